@@ -1,0 +1,105 @@
+"""Run-time budget of the course, in one place.
+
+* ``COURSE_QUICK=1`` (set by the test suite and CI) shrinks data subsets and
+  epochs so that every notebook runs in about a minute on a 2-core CPU. It never
+  changes what a deterministic cell computes or prints.
+* ``COURSE_DATASET`` picks the image dataset of the training notebooks and
+  assignments (``cifar10``, ``fashion_mnist`` or ``mnist``). By default it is
+  CIFAR-10 where it can be had (already cached, or on Colab where it can be
+  downloaded) and Fashion-MNIST offline.
+* ``COURSE_OFFLINE=1`` forbids download attempts (set by the test suite).
+
+Notebooks and assignments read their budget with :func:`budget` and never
+carry epoch counts or subset sizes of their own.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+
+TRUE_VALUES = {"1", "true", "yes", "on"}
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in TRUE_VALUES
+
+
+def quick() -> bool:
+    """True when ``COURSE_QUICK`` asks for the small, fast budget."""
+    return _flag("COURSE_QUICK")
+
+
+def offline() -> bool:
+    """True when ``COURSE_OFFLINE`` forbids downloads."""
+    return _flag("COURSE_OFFLINE")
+
+
+def on_colab() -> bool:
+    return "COLAB_RELEASE_TAG" in os.environ or "COLAB_GPU" in os.environ
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much data and training one experiment gets.
+
+    ``train_size`` / ``test_size`` of ``None`` mean the whole split.
+    """
+
+    epochs: int
+    batch_size: int = 128
+    train_size: int | None = None
+    test_size: int | None = None
+
+    @property
+    def subset(self) -> tuple[int | None, int | None]:
+        return (self.train_size, self.test_size)
+
+
+# name: (full budget, quick budget). The full budget is what a Colab GPU runs;
+# the quick one is sized for a 2-core CPU (see README, "Quick mode").
+BUDGETS: dict[str, tuple[Budget, Budget]] = {
+    # notebook 03: context module + dense head (seed 000)
+    "context_module": (Budget(epochs=12, batch_size=128), Budget(epochs=2, train_size=3000, test_size=1000)),
+    # notebook 03: the numpy network trained with the hand-written dilated backprop
+    "numpy_context": (Budget(epochs=3, batch_size=64, train_size=6000, test_size=2000),
+                      Budget(epochs=1, batch_size=64, train_size=600, test_size=300)),
+    # notebook 05: standard vs separable nets
+    "separable_vs_standard": (Budget(epochs=10), Budget(epochs=2, train_size=3000, test_size=1000)),
+    # notebook 06: BN / regularisation experiments
+    "batchnorm": (Budget(epochs=10), Budget(epochs=2, train_size=3000, test_size=1000)),
+    # notebook 08: small FCN on synthetic segmentation data
+    "fcn": (Budget(epochs=15, batch_size=32, train_size=2000, test_size=200),
+            Budget(epochs=3, batch_size=32, train_size=400, test_size=64)),
+    # assignment A3: the base network and the depthwise-separable network
+    "a3": (Budget(epochs=50), Budget(epochs=1, train_size=2000, test_size=1000)),
+}
+
+
+def budget(name: str) -> Budget:
+    """The budget of experiment ``name`` for the current mode (quick or full)."""
+    try:
+        full, small = BUDGETS[name]
+    except KeyError:
+        known = ", ".join(sorted(BUDGETS))
+        raise KeyError(f"no budget named {name!r}; known budgets: {known}") from None
+    chosen = small if quick() else full
+    epochs = os.environ.get("COURSE_EPOCHS")
+    return replace(chosen, epochs=int(epochs)) if epochs else chosen
+
+
+DATASETS = ("cifar10", "fashion_mnist", "mnist")
+
+
+def dataset() -> str:
+    """The dataset the training notebooks use (see module docstring)."""
+    chosen = os.environ.get("COURSE_DATASET", "").strip().lower().replace("-", "_")
+    if chosen:
+        if chosen not in DATASETS:
+            raise ValueError(f"COURSE_DATASET={chosen!r} is not one of {', '.join(DATASETS)}")
+        return chosen
+    from course_utils import data  # local import: data imports config
+
+    if data.is_available("cifar10") or (on_colab() and not offline()):
+        return "cifar10"
+    return "fashion_mnist"
