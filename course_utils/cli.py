@@ -69,6 +69,8 @@ def lab_command(port: int | None = None, open_browser: bool = True, extra: list[
         cmd += [f"--ServerApp.port={port}", "--ServerApp.port_retries=0"]
     if not open_browser:
         cmd.append("--no-browser")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers and CI machines run as root
+        cmd.append("--allow-root")
     return cmd + list(extra or [])
 
 

@@ -1,0 +1,61 @@
+"""Quick mode and the dataset choice live in course_utils.config."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from course_utils import config
+
+
+def test_quick_mode_shrinks_every_budget(monkeypatch):
+    monkeypatch.setenv("COURSE_QUICK", "0")
+    full = {name: config.budget(name) for name in config.BUDGETS}
+    monkeypatch.setenv("COURSE_QUICK", "1")
+    quick = {name: config.budget(name) for name in config.BUDGETS}
+    for name in config.BUDGETS:
+        assert quick[name].epochs <= full[name].epochs, name
+        assert quick[name].train_size is not None, f"quick budget {name} must use a subset"
+        if full[name].train_size is not None:
+            assert quick[name].train_size < full[name].train_size, name
+    assert config.budget("a3").epochs == 1
+    monkeypatch.setenv("COURSE_QUICK", "0")
+    assert config.budget("a3").epochs == 50  # the assignment's 50 epochs
+
+
+def test_epochs_override_and_unknown_budget(monkeypatch):
+    monkeypatch.setenv("COURSE_EPOCHS", "3")
+    assert config.budget("batchnorm").epochs == 3
+    with pytest.raises(KeyError, match="known budgets"):
+        config.budget("no-such-experiment")
+
+
+def test_dataset_parameter(monkeypatch):
+    monkeypatch.setenv("COURSE_DATASET", "Fashion-MNIST")
+    assert config.dataset() == "fashion_mnist"
+    monkeypatch.setenv("COURSE_DATASET", "imagenet")
+    with pytest.raises(ValueError, match="cifar10"):
+        config.dataset()
+    monkeypatch.delenv("COURSE_DATASET")
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    # Offline, with no CIFAR-10 in the cache, the course falls back to Fashion-MNIST.
+    from course_utils import data
+
+    if not data.is_available("cifar10"):
+        assert config.dataset() == "fashion_mnist"
+
+
+def test_importing_the_package_silences_tensorflow():
+    code = (
+        "import course_utils, tensorflow as tf, keras\n"
+        "x = tf.ones((1, 5, 5, 1)); tf.nn.conv2d(x, tf.ones((3, 3, 1, 1)), 1, 'SAME')\n"
+        "m = keras.Sequential([keras.Input((5, 5, 1)), keras.layers.Conv2D(2, 3)])\n"
+        "m.compile('sgd', 'mse'); m.fit(tf.ones((2, 5, 5, 1)), tf.ones((2, 3, 3, 2)), verbose=0)\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+    assert result.stderr == "", f"TensorFlow wrote to stderr:\n{result.stderr}"
