@@ -13,6 +13,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make lab       open the course in JupyterLab (sets everything up first)"
 	@echo "make test      run the whole test suite in quick mode (sets everything up first)"
+	@echo "make notebooks re-execute the notebooks and save their outputs (authors)"
 	@echo "make clean     remove .venv and caches"
 
 # Re-installs only when pyproject.toml changed since the last install.
@@ -35,6 +36,10 @@ lab: setup
 
 test: setup
 	COURSE_QUICK=1 COURSE_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# For authors: execute every notebook with the full budget and save its outputs.
+notebooks: setup
+	$(BIN)/course notebooks run
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info

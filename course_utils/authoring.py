@@ -1,0 +1,220 @@
+"""Tools for the people who write the notebooks.
+
+Every lecture notebook ``notebooks/NN_topic.ipynb`` has a reviewable text twin
+``notebooks/NN_topic.py`` in jupytext's percent format: edit the ``.py``, then
+
+    course notebooks sync            # .py -> .ipynb, keeping outputs of unchanged cells
+    course notebooks run 03          # execute (full budget) and save the outputs
+    course notebooks check           # what CI checks: twins in sync, Colab cell, few ignored cells
+
+The first cell of every notebook is generated here from the one repository URL
+(``[project.urls] Repository`` in pyproject.toml): an "Open in Colab" badge and an
+install step that runs only on Colab.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+IGNORE_MARK = "# NBVAL_IGNORE_OUTPUT"
+#: A notebook may ignore the output of at most this many cells (training logs, timings).
+MAX_IGNORED_CELLS = 6
+COLAB_CELL_TAG = "colab-setup"
+
+
+def repository_url() -> str:
+    """The one place the repository URL is configured: pyproject.toml, [project.urls] Repository."""
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    return project["urls"]["Repository"].rstrip("/")
+
+
+def colab_url(notebook: str | Path, branch: str = "main") -> str:
+    url = repository_url()
+    github = re.sub(r"^https://github\.com/", "", url)
+    return f"https://colab.research.google.com/github/{github}/blob/{branch}/notebooks/{Path(notebook).stem}.ipynb"
+
+
+def colab_badge(notebook: str | Path) -> str:
+    return (f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+            f"({colab_url(notebook)})")
+
+
+def colab_cell_source(notebook: str | Path) -> str:
+    """The first (code) cell of each notebook: installs the package on Colab, nothing elsewhere."""
+    return (
+        f"# Open in Colab: {colab_url(notebook)}\n"
+        "# On Colab this installs the course package; elsewhere it does nothing.\n"
+        "import sys\n"
+        "if \"google.colab\" in sys.modules:\n"
+        "    import subprocess\n"
+        f"    subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"-q\", \"git+{repository_url()}\"], check=True)"
+    )
+
+
+@dataclass(frozen=True)
+class Twin:
+    py: Path
+    ipynb: Path
+
+    @property
+    def name(self) -> str:
+        return self.py.stem
+
+
+def twins(selection: list[str] | None = None) -> list[Twin]:
+    """The notebook pairs, optionally filtered by name prefix (``01`` or ``01_convolution_basics``)."""
+    found = [Twin(py, py.with_suffix(".ipynb")) for py in sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.py"))]
+    if selection:
+        found = [t for t in found if any(t.name.startswith(s) for s in selection)]
+        if not found:
+            raise ValueError(f"no notebook matches {selection}; notebooks: "
+                             f"{', '.join(t.name for t in twins())}")
+    return found
+
+
+def _read_py(twin: Twin):
+    import jupytext
+
+    return jupytext.read(twin.py)
+
+
+def _source_cells(nb) -> list[tuple[str, str]]:
+    return [(c.cell_type, c.source.strip()) for c in nb.cells]
+
+
+def sync(twin: Twin) -> bool:
+    """Write the .ipynb from the .py, keeping the outputs of cells whose source is unchanged.
+
+    Returns True when the .ipynb changed.
+    """
+    import jupytext
+    import nbformat
+
+    text_nb = _read_py(twin)
+    if twin.ipynb.exists():
+        old = nbformat.read(twin.ipynb, as_version=4)
+        if _source_cells(old) == _source_cells(text_nb):
+            return False
+        outputs = {(c.cell_type, c.source.strip()): c for c in old.cells if c.cell_type == "code"}
+        for cell in text_nb.cells:
+            previous = outputs.get((cell.cell_type, cell.source.strip()))
+            if previous is not None:
+                cell.outputs = previous.outputs
+                cell.execution_count = previous.execution_count
+    jupytext.write(text_nb, twin.ipynb, fmt="ipynb")
+    return True
+
+
+def execute(twin: Twin, quick: bool = False, timeout: int = 1800) -> float:
+    """Run the notebook top to bottom (full budget unless ``quick``) and save it; returns seconds."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    sync(twin)
+    nb = nbformat.read(twin.ipynb, as_version=4)
+    saved = {k: os.environ.get(k) for k in ("COURSE_QUICK", "PYTHONHASHSEED")}
+    os.environ["COURSE_QUICK"] = "1" if quick else "0"
+    os.environ["PYTHONHASHSEED"] = "0"
+    try:
+        start = time.perf_counter()
+        NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                       resources={"metadata": {"path": str(NOTEBOOK_DIR)}}).execute()
+        seconds = time.perf_counter() - start
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    nbformat.write(nb, twin.ipynb)
+    return seconds
+
+
+def problems(twin: Twin) -> list[str]:
+    """What is wrong with one notebook pair (empty when all is well)."""
+    import nbformat
+
+    found = []
+    if not twin.ipynb.exists():
+        return [f"{twin.ipynb.name} is missing: run `course notebooks sync`"]
+    nb = nbformat.read(twin.ipynb, as_version=4)
+    if _source_cells(nb) != _source_cells(_read_py(twin)):
+        found.append(f"{twin.ipynb.name} and {twin.py.name} differ: edit the .py, then `course notebooks sync`")
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    if not code or code[0].source.strip() != colab_cell_source(twin.ipynb).strip():
+        found.append(f"{twin.ipynb.name}: the first code cell must be the Colab set-up cell "
+                     "(`course notebooks colab-cell NAME` prints it)")
+    if not any(colab_badge(twin.ipynb) in c.source for c in nb.cells[:2] if c.cell_type == "markdown"):
+        found.append(f"{twin.ipynb.name}: the title cell must carry the Open-in-Colab badge")
+    unexecuted = [i for i, c in enumerate(code) if c.execution_count is None]
+    if unexecuted:
+        found.append(f"{twin.ipynb.name}: code cells {unexecuted} have no saved outputs: "
+                     f"run `course notebooks run {twin.name[:2]}`")
+    ignored = sum(IGNORE_MARK in c.source for c in code)
+    if ignored > MAX_IGNORED_CELLS:
+        found.append(f"{twin.ipynb.name}: {ignored} cells ignore their output (at most {MAX_IGNORED_CELLS})")
+    errors = [i for i, c in enumerate(code) if any(o.get("output_type") == "error" for o in c.outputs)]
+    if errors:
+        found.append(f"{twin.ipynb.name}: code cells {errors} saved an error")
+    return found
+
+
+def ignored_cells(twin: Twin) -> int:
+    import nbformat
+
+    nb = nbformat.read(twin.ipynb, as_version=4)
+    return sum(IGNORE_MARK in c.source for c in nb.cells if c.cell_type == "code")
+
+
+# ----------------------------------------------------------------------------- CLI
+def register(sub) -> None:
+    p = sub.add_parser("notebooks", help="sync, run and check the lecture notebooks (for authors)",
+                       description="Maintain the notebooks: the .py twin is the source, the .ipynb "
+                                   "carries the outputs.")
+    actions = p.add_subparsers(dest="notebooks_command", metavar="ACTION")
+    actions.required = True
+    s = actions.add_parser("sync", help="write each .ipynb from its .py twin, keeping unchanged outputs",
+                           description="Write each .ipynb from its .py twin, keeping unchanged outputs.")
+    s.add_argument("names", nargs="*", help="notebook names or number prefixes (default: all)")
+    s.set_defaults(func=_cmd_sync)
+    r = actions.add_parser("run", help="execute notebooks and save their outputs",
+                           description="Execute notebooks top to bottom and save their outputs.")
+    r.add_argument("names", nargs="*", help="notebook names or number prefixes (default: all)")
+    r.add_argument("--quick", action="store_true", help="quick budget (COURSE_QUICK=1) instead of the full one")
+    r.set_defaults(func=_cmd_run)
+    c = actions.add_parser("check", help="check twins are in sync, Colab cells, saved outputs",
+                           description="Fail when a notebook and its .py twin differ, the Colab cell "
+                                       "is missing, outputs are missing or too many cells are ignored.")
+    c.add_argument("names", nargs="*", help="notebook names or number prefixes (default: all)")
+    c.set_defaults(func=_cmd_check)
+    cc = actions.add_parser("colab-cell", help="print the Colab set-up cell of a notebook",
+                            description="Print the first cell (Colab set-up) and the badge of a notebook.")
+    cc.add_argument("name")
+    cc.set_defaults(func=lambda a: print(colab_badge(a.name) + "\n\n" + colab_cell_source(a.name)) or 0)
+
+
+def _cmd_sync(args) -> int:
+    for twin in twins(args.names):
+        print(f"{twin.ipynb.name}: {'updated' if sync(twin) else 'in sync'}")
+    return 0
+
+
+def _cmd_run(args) -> int:
+    for twin in twins(args.names):
+        seconds = execute(twin, quick=args.quick)
+        print(f"{twin.ipynb.name}: executed in {seconds:.1f} s ({'quick' if args.quick else 'full'} budget)")
+    return 0
+
+
+def _cmd_check(args) -> int:
+    failures = [msg for twin in twins(args.names) for msg in problems(twin)]
+    for msg in failures:
+        print(msg)
+    return 1 if failures else 0
