@@ -1,0 +1,72 @@
+"""Self-checking exercises of the lecture notebooks.
+
+One module per notebook (``course_utils.exercises.nb01`` ...) defines its
+exercises as :class:`Exercise` objects. In a notebook::
+
+    from course_utils.exercises import nb01
+    answer = ...                      # the student's answer
+    nb01.output_size.check(answer)    # prints at once whether it is right, with a hint if not
+
+A check is a function that raises ``AssertionError`` with a helpful message
+(a hint, never the answer) when the answer is wrong; the same check functions
+are what the autograder calls for the graded assignments (course_utils.checks).
+Solutions are revealed in the notebook's markdown (a ``<details>`` block), so a
+student decides when to look.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+NOT_ATTEMPTED = (None, Ellipsis)
+
+
+@dataclass(frozen=True)
+class Result:
+    exercise: str
+    passed: bool
+    message: str
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __repr__(self) -> str:  # what a notebook cell shows
+        return self.message
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """A question with a check that explains what is wrong."""
+
+    key: str
+    question: str
+    checker: Callable[[Any], None]
+
+    def check(self, answer: Any, *, quiet: bool = False) -> Result:
+        """Check ``answer``; prints (unless ``quiet``) and returns a :class:`Result`."""
+        if any(answer is marker for marker in NOT_ATTEMPTED):
+            result = Result(self.key, False, f"[{self.key}] not attempted yet: replace the placeholder with your answer.")
+        else:
+            try:
+                self.checker(answer)
+            except AssertionError as exc:
+                result = Result(self.key, False, f"[{self.key}] not quite: {exc}")
+            except Exception as exc:  # the student's object broke the check: say how
+                result = Result(self.key, False, f"[{self.key}] could not check your answer: "
+                                                 f"{type(exc).__name__}: {exc}")
+            else:
+                result = Result(self.key, True, f"[{self.key}] correct!")
+        if not quiet:
+            print(result.message)
+        return result
+
+
+def expect_equal(answer: Any, expected: Any, hint: str) -> None:
+    """Raise AssertionError(hint) unless ``answer == expected`` (numbers compared exactly)."""
+    try:
+        same = bool(answer == expected)
+    except Exception:
+        same = False
+    if not same:
+        raise AssertionError(f"{answer!r} is not right. Hint: {hint}")
