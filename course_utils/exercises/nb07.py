@@ -1,0 +1,104 @@
+"""Exercises of notebook 07 (backprop through convolution).
+
+The data of each exercise is a module constant, so the notebook shows it and the
+check compares with a reference computed by :mod:`course_utils.ops`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from course_utils.exercises import Exercise
+from course_utils.ops import conv2d_backward, conv2d_forward, max_pool_backward, max_pool_forward
+
+__all__ = ["INPUT", "KERNEL", "UPSTREAM", "POOL_INPUT", "POOL_UPSTREAM",
+           "weight_gradient", "input_gradient", "maxpool_gradient", "input_gradient_function"]
+
+#: A 3x3 input, a 2x2 kernel and the gradient dE/dH^l of the 2x2 output.
+INPUT = np.array([[2., 0., 1.], [1., 3., -1.], [0., 2., 1.]])
+KERNEL = np.array([[1., -2.], [0., 3.]])
+UPSTREAM = np.array([[1., -1.], [2., 0.5]])
+#: A 4x4 input of a 2x2 max-pool (stride 2) and the gradient of its 2x2 output.
+POOL_INPUT = np.array([[1., 5., 2., 0.], [4., 3., 8., 1.], [0., 2., 3., 7.], [6., 1., 4., 2.]])
+POOL_UPSTREAM = np.array([[0.5, -1.], [2., 3.]])
+
+
+def _conv_grads(x, w, dout):
+    out, cache = conv2d_forward(x[None, :, :, None], w[:, :, None, None], None)
+    dx, dw, _ = conv2d_backward(np.asarray(dout, float)[None, :, :, None], cache)
+    return dx[0, :, :, 0], dw[:, :, 0, 0]
+
+
+def _as_matrix(answer, shape, what: str) -> np.ndarray:
+    array = np.asarray(answer, dtype=float)
+    assert array.shape == shape, (f"{what} should have shape {shape}, yours has shape {array.shape}. "
+                                  "A gradient always has the shape of the thing it differentiates.")
+    return array
+
+
+def _check_weight_gradient(answer) -> None:
+    dw = _as_matrix(answer, KERNEL.shape, "dE/dW")
+    expected = _conv_grads(INPUT, KERNEL, UPSTREAM)[1]
+    if np.allclose(dw, expected[::-1, ::-1]):
+        raise AssertionError("your matrix is the right one rotated by 180 degrees. dE/dW is a "
+                             "*correlation* of the input with dE/dH: slide dE/dH over H^{l-1} without flipping it.")
+    assert np.allclose(dw, expected), (
+        "dE/dw_rs = sum over m, n of dE/dh_mn * h^{l-1}_{r+m-1, s+n-1}: place dE/dH (2x2) on the "
+        "input at offset (r, s), multiply element by element and add.")
+
+
+def _check_input_gradient(answer) -> None:
+    dx = _as_matrix(answer, INPUT.shape, "dE/dH^{l-1}")
+    expected = _conv_grads(INPUT, KERNEL, UPSTREAM)[0]
+    unrotated = _conv_grads(INPUT, KERNEL[::-1, ::-1], UPSTREAM)[0]
+    if np.allclose(dx, unrotated) and not np.allclose(dx, expected):
+        raise AssertionError("almost: you used the kernel as it is. In the full convolution the kernel "
+                             "is rotated by 180 degrees (flip rows and columns).")
+    assert np.allclose(dx, expected), (
+        "pad dE/dH with k-1 = 1 zeros on every side (it becomes 4x4), rotate the kernel by 180 "
+        "degrees and slide it over the padded gradient; each position gives one entry.")
+
+
+def _check_maxpool_gradient(answer) -> None:
+    dx = _as_matrix(answer, POOL_INPUT.shape, "dE/dH^{l-1}")
+    out, cache = max_pool_forward(POOL_INPUT[None, :, :, None], 2)
+    expected = max_pool_backward(POOL_UPSTREAM[None, :, :, None], cache)[0, :, :, 0]
+    assert np.count_nonzero(dx) <= np.count_nonzero(expected), (
+        "too many non-zero entries: in each 2x2 window only the input that won the max gets gradient; "
+        "the other three get 0 (spreading it evenly would be average pooling).")
+    assert np.allclose(dx, expected), (
+        "find the largest value of each 2x2 window and give it the upstream gradient of that window.")
+
+
+def _check_input_gradient_function(answer) -> None:
+    assert callable(answer), "answer should be a function input_gradient(dout, w) returning an array."
+    rng = np.random.default_rng(7)
+    for n, k in ((3, 2), (5, 3), (6, 2), (4, 4)):
+        x = rng.standard_normal((n, n))
+        w = rng.standard_normal((k, k))
+        dout = rng.standard_normal((n - k + 1, n - k + 1))
+        dx = np.asarray(answer(dout.copy(), w.copy()), dtype=float)
+        assert dx.shape == (n, n), (f"for a {n}x{n} input and a {k}x{k} kernel your function returned shape "
+                                    f"{dx.shape}; pad dout by k-1 on every side so the result is {n}x{n}.")
+        expected = _conv_grads(x, w, dout)[0]
+        assert np.allclose(dx, expected), (
+            f"wrong values for a {n}x{n} input and a {k}x{k} kernel: check that you rotate w by 180 "
+            "degrees and correlate it with the zero-padded dout.")
+
+
+weight_gradient = Exercise(
+    "nb07-weight-gradient",
+    "For INPUT (3x3), KERNEL (2x2) and the upstream gradient UPSTREAM = dE/dH^l, compute dE/dW (2x2).",
+    _check_weight_gradient)
+input_gradient = Exercise(
+    "nb07-input-gradient",
+    "For the same INPUT, KERNEL and UPSTREAM, compute dE/dH^{l-1} (3x3).",
+    _check_input_gradient)
+maxpool_gradient = Exercise(
+    "nb07-maxpool-gradient",
+    "POOL_INPUT (4x4) goes through 2x2 max-pooling; given POOL_UPSTREAM = dE/dH^l (2x2), compute dE/dH^{l-1}.",
+    _check_maxpool_gradient)
+input_gradient_function = Exercise(
+    "nb07-input-gradient-function",
+    "Write input_gradient(dout, w): dE/dX of a single-channel, stride-1, unpadded convolution.",
+    _check_input_gradient_function)
