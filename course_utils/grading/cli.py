@@ -1,0 +1,117 @@
+"""Sub-commands ``course release``, ``course grade`` and ``course validate``.
+
+Exit codes: 0 when the command did its job (a class with broken submissions
+still exits 0: they are rows with status ``error`` in ``grades.csv``), 1 when
+``release --check`` finds a stale release or validation finds problems, 2 for
+an unusable command line or a broken course.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _cmd_release(args) -> int:
+    from course_utils.grading.course import SetupError, get_assignment, list_assignments, release
+
+    try:
+        names = args.assignments or list_assignments()
+        assignments = [get_assignment(name) for name in names]
+        ok = all([release(a, check=args.check, log=print) for a in assignments])
+    except SetupError as exc:
+        _say(f"error: {exc}")
+        return 2
+    if not ok:
+        _say("The committed releases differ from solutions/: run `course release` and commit assignments/.")
+        return 1
+    return 0
+
+
+def _cmd_grade(args) -> int:
+    from course_utils.grading.batch import UsageError, grade_batch
+    from course_utils.grading.course import SetupError, get_assignment
+    from course_utils.grading.gradebook import format_table
+    from course_utils.grading.isolation import Limits
+
+    try:
+        assignment = get_assignment(args.assignment)
+        submissions = Path(args.submissions) if args.submissions else assignment.examples_dir
+        out = Path(args.out) if args.out else Path("grades") / assignment.name
+        limits = Limits(cell_timeout=args.timeout, memory_bytes=int(args.memory * 1024 ** 3))
+        report = grade_batch(assignment, submissions, out, jobs=args.jobs, limits=limits,
+                             sandbox=args.sandbox, force=args.force, feedback=not args.no_feedback,
+                             progress=not args.quiet, log=_say)
+    except (UsageError, SetupError, ValueError) as exc:
+        _say(f"error: {exc}")
+        return 2
+    for note in report.notes:
+        _say(f"note: {note}")
+    print(format_table(report.records))
+    print(f"gradebook: {report.csv_path}   feedback: {report.csv_path.parent / 'feedback'}")
+    return 0
+
+
+def _cmd_validate(args) -> int:
+    from course_utils.grading.validate import report, validate
+
+    result = validate(Path(args.notebook), timeout=args.timeout)
+    print(report(result))
+    return 0 if result.ok else 1
+
+
+def register(subparsers) -> None:
+    """Add ``release``, ``grade`` and ``validate`` to the ``course`` command."""
+    p = subparsers.add_parser(
+        "release", help="generate the student releases in assignments/ from solutions/",
+        description="Generate assignments/<name>/ from the nbgrader sources in solutions/<name>/ "
+                    "(solutions and hidden tests removed). With --check, change nothing and fail "
+                    "when the committed releases differ from what generation produces.")
+    p.add_argument("assignments", nargs="*", metavar="ASSIGNMENT", help="default: every assignment")
+    p.add_argument("--check", action="store_true", help="only compare; exit 1 when a release is stale")
+    p.set_defaults(func=_cmd_release)
+
+    p = subparsers.add_parser(
+        "grade", help="autograde a class of submissions with nbgrader",
+        description="Autograde every student folder in SUBMISSIONS (or a zip of it) with nbgrader, "
+                    "in parallel and isolated; write OUT/grades.csv and per-student HTML feedback. "
+                    "Re-running grades only new or changed submissions.")
+    p.add_argument("assignment", metavar="ASSIGNMENT", help="e.g. a1_arithmetic")
+    p.add_argument("submissions", nargs="?", metavar="SUBMISSIONS",
+                   help="folder with one sub-folder per student, or a zip of it "
+                        "(default: the example submissions in solutions/examples/ASSIGNMENT)")
+    p.add_argument("--jobs", "-j", type=int, default=1, help="submissions graded at once (default 1)")
+    p.add_argument("--out", metavar="DIR", help="output folder (default grades/ASSIGNMENT)")
+    p.add_argument("--timeout", type=int, default=30, metavar="S", help="seconds per notebook cell (default 30)")
+    p.add_argument("--memory", type=float, default=4.0, metavar="GB",
+                   help="address-space limit of each grading process (default 4)")
+    p.add_argument("--sandbox", choices=("auto", "bwrap", "unshare", "none"), default=None,
+                   help="isolation of student code (default: COURSE_SANDBOX or auto)")
+    p.add_argument("--force", action="store_true", help="re-grade every submission, changed or not")
+    p.add_argument("--no-feedback", action="store_true", help="skip the HTML feedback")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_grade)
+
+    p = subparsers.add_parser(
+        "validate", help="check an assignment notebook before submitting it",
+        description="Run the notebook like the autograder does and list the visible tests that pass "
+                    "and fail, with hints.")
+    p.add_argument("notebook", metavar="NOTEBOOK")
+    p.add_argument("--timeout", type=int, default=60, metavar="S", help="seconds per cell (default 60)")
+    p.set_defaults(func=_cmd_validate)
+
+
+def main(argv: list[str] | None = None) -> int:  # for `python -m course_utils.grading.cli`
+    parser = argparse.ArgumentParser(prog="course")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,211 @@
+"""nbgrader preprocessors that make autograding survive bad submissions.
+
+They slot into nbgrader's own autograde pipeline (see :mod:`.course`):
+
+``ForgetUnknownCells``  (sanitising) strips nbgrader metadata that does not
+                        belong to the assignment (a cell pasted from another
+                        notebook, hand-edited metadata), which would otherwise
+                        abort the whole notebook.
+``ResilientExecute``    nbgrader's ``Execute`` plus: output capped per cell as it
+                        arrives (a student printing megabytes cannot exhaust the
+                        grader's memory), and a kernel that died (``os._exit``,
+                        a crash, the memory limit) or ignores the timeout
+                        interrupt is replaced by a fresh one: the cell is marked
+                        as failed and the rest of the notebook is still graded.
+``DropBenignStderr``    removes from test cells the stderr lines that TensorFlow,
+                        Keras and absl print by themselves (listed in
+                        :data:`BENIGN_STDERR`); nbgrader scores *any* stderr as a
+                        failure, so these would turn a correct answer into zero.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbformat.notebooknode import NotebookNode
+from nbgrader import utils
+from nbgrader.api import Gradebook
+from nbgrader.nbgraderformat import MetadataValidator, ValidationError
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+from traitlets import Integer
+
+# ----------------------------------------------------------------------------- sanitising
+
+
+class ForgetUnknownCells(NbGraderPreprocessor):
+    """Turn cells with foreign or broken nbgrader metadata into ordinary cells."""
+
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        info = resources["nbgrader"]
+        with Gradebook(info["db_url"]) as gb:
+            source = gb.find_notebook(info["notebook"], info["assignment"])
+            self._known = {cell.name for cell in source.source_cells}
+        self._validator = MetadataValidator()
+        return super().preprocess(nb, resources)
+
+    def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int) -> tuple[NotebookNode, dict]:
+        meta = cell.metadata.get("nbgrader")
+        if not meta:
+            return cell, resources
+        grade_id = meta.get("grade_id")
+        try:
+            self._validator.validate_cell(cell)
+            broken = False
+        except (ValidationError, KeyError, TypeError, ValueError):
+            broken = True
+        if broken or grade_id not in self._known:
+            self.log.warning("Cell %s has unknown or broken nbgrader metadata: treated as a student cell", index)
+            cell.metadata.nbgrader = {}
+        return cell, resources
+
+
+# ----------------------------------------------------------------------------- execution
+TRUNCATED = "\n[... output truncated by the grader ...]\n"
+
+
+class ResilientExecute(Execute):
+    """nbgrader's Execute with an output cap and kernel replacement."""
+
+    max_output_chars = Integer(20_000, help="output characters kept per cell").tag(config=True)
+    max_kernel_restarts = Integer(5, help="fresh kernels started after deaths before giving up").tag(config=True)
+
+    def reset_execution_trackers(self) -> None:
+        super().reset_execution_trackers()
+        self._chars: dict[int, int] = {}
+        self._cut: dict[int, set[str]] = {}
+        self._restarts = 0
+
+    # -- output cap -----------------------------------------------------------
+    def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int) -> Any:
+        content = msg.get("content", {})
+        if msg["msg_type"] == "stream":
+            size = len(content.get("text", ""))
+            kind = content.get("name", "stdout")
+        elif msg["msg_type"] in ("display_data", "execute_result"):
+            size = sum(len(str(v)) for v in content.get("data", {}).values())
+            kind = "display"
+        else:  # errors are always kept (their tracebacks are cut by LimitOutput)
+            return super().output(outs, msg, display_id, cell_index)
+        used = self._chars.get(cell_index, 0)
+        left = self.max_output_chars - used
+        if size <= left:
+            self._chars[cell_index] = used + size
+            return super().output(outs, msg, display_id, cell_index)
+        cut = self._cut.setdefault(cell_index, set())
+        if kind in cut:
+            return None
+        cut.add(kind)
+        self._chars[cell_index] = self.max_output_chars
+        # Keep one truncated piece of each stream, so that stderr still counts as stderr.
+        name = kind if kind in ("stdout", "stderr") else "stdout"
+        text = content.get("text", "")[: max(left, 0)] if kind != "display" else ""
+        stub = {"header": {"msg_type": "stream"}, "parent_header": msg.get("parent_header", {}),
+                "msg_type": "stream", "content": {"name": name, "text": text + TRUNCATED}}
+        return super().output(outs, stub, None, cell_index)
+
+    # -- dead or stuck kernels ------------------------------------------------
+    async def async_execute_cell(self, cell: NotebookNode, cell_index: int,
+                                 execution_count: int | None = None, store_history: bool = True) -> NotebookNode:
+        if self._restarts > self.max_kernel_restarts:
+            if cell.cell_type == "code" and cell.source.strip():
+                cell.outputs = [_error_output("NotRun", "not run: the kernel died too many times")]
+            return cell
+        try:
+            return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+        except DeadKernelError:
+            reason = ("the kernel died while running this cell (os._exit, a crash or the memory limit); "
+                      "the following cells run in a fresh kernel")
+            cell.outputs.append(_error_output("KernelDied", reason))
+        except CellTimeoutError:
+            reason = (f"the cell ran past the {self.timeout} s limit and could not be interrupted; "
+                      "the following cells run in a fresh kernel")
+            cell.outputs.append(_error_output("CellTimeoutError", reason))
+        self.log.warning("Cell %s: %s", cell_index, reason)
+        self._restarts += 1
+        await self._fresh_kernel()
+        return cell
+
+    async def _fresh_kernel(self) -> None:
+        try:
+            await self._async_cleanup_kernel()
+        except Exception as exc:  # the old kernel is gone either way
+            self.log.warning("Cleaning up the dead kernel failed: %s", exc)
+        self.km = self.create_kernel_manager()
+        await self.async_start_new_kernel()
+        await self.async_start_new_kernel_client()
+
+
+def _error_output(ename: str, evalue: str) -> NotebookNode:
+    return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+
+
+# ----------------------------------------------------------------------------- stderr
+#: Whole stderr lines dropped from test cells. Each pattern is anchored at both
+#: ends, so a line is dropped only if it is *entirely* such a message.
+BENIGN_STDERR: tuple[tuple[str, str], ...] = (
+    ("TensorFlow / XLA C++ log (I, W or E level)",
+     r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWE] (tensorflow|external/local_xla|external/local_tsl|xla)/\S+:\d+\] .*"),
+    ("absl C++ log (I, W or E level)",
+     r"[IWE]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ \S+\.(cc|h):\d+\] .*"),
+    ("absl start-up notice",
+     r"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"),
+    ("TensorFlow CPU-feature notice (second line)",
+     r"To enable the following instructions: .*, in other operations, rebuild TensorFlow with the appropriate compiler flags\."),
+    ("Python warning raised inside TensorFlow / Keras / absl / protobuf code",
+     r"\S*/(site|dist)-packages/(tensorflow|keras|tf_keras|absl|google/protobuf|ml_dtypes|h5py)/\S+\.py:\d+: "
+     r"\w*Warning: .*"),
+)
+_BENIGN = [re.compile(pattern) for _, pattern in BENIGN_STDERR]
+_PY_WARNING = _BENIGN[-1]
+
+
+def strip_benign_stderr(text: str) -> tuple[str, int]:
+    """``text`` without benign lines, and how many lines were dropped.
+
+    The indented source line that Python prints under a warning goes with it.
+    """
+    kept: list[str] = []
+    dropped = 0
+    after_warning = False
+    for line in text.splitlines(keepends=True):
+        bare = line.rstrip("\r\n")
+        if after_warning and bare[:1] in (" ", "\t") and bare.strip():
+            dropped += 1
+            after_warning = False
+            continue
+        after_warning = False
+        if any(p.fullmatch(bare) for p in _BENIGN):
+            dropped += 1
+            after_warning = bool(_PY_WARNING.fullmatch(bare))
+            continue
+        kept.append(line)
+    return "".join(kept), dropped
+
+
+class DropBenignStderr(NbGraderPreprocessor):
+    """Remove TensorFlow's own stderr chatter from grade cells (see :data:`BENIGN_STDERR`).
+
+    Only whole lines matching a pattern go; a stream with anything else left
+    stays, so a student's own stderr output still fails a test as nbgrader
+    intends. Errors (exceptions) are never touched.
+    """
+
+    def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int) -> tuple[NotebookNode, dict]:
+        if cell.cell_type != "code" or not utils.is_grade(cell):
+            return cell, resources
+        outputs = []
+        for output in cell.outputs:
+            if output.output_type == "stream" and output.name == "stderr":
+                text, dropped = strip_benign_stderr(output.text)
+                if dropped:
+                    self.log.info("Cell %s: dropped %d benign stderr line(s)", index, dropped)
+                    resources.setdefault("course_dropped_stderr", 0)
+                    resources["course_dropped_stderr"] += dropped
+                    if not text.strip():
+                        continue
+                    output.text = text
+            outputs.append(output)
+        cell.outputs = outputs
+        return cell, resources

@@ -1,0 +1,113 @@
+"""``course validate NOTEBOOK``: what a student runs before submitting.
+
+It runs the notebook from top to bottom as the autograder will (same
+execution, same clean kernel environment, same per-cell time limit), then
+says, test by test, what passes and what fails with the check's hint, and
+warns about anything the autograder will undo (edited read-only cells,
+deleted, duplicated or re-typed cells). Hidden tests are not in the student's
+copy: passing here is necessary, not sufficient.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from course_utils.grading.course import list_assignments, RELEASES_DIR
+from course_utils.grading.gradebook import _failure
+
+
+@dataclass
+class Validation:
+    notebook: str
+    assignment: str | None
+    passed: list[tuple[str, float]] = field(default_factory=list)
+    failed: list[tuple[str, float, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.failed and not self.notes
+
+
+def _find_release(path: Path) -> tuple[str | None, Path | None]:
+    for name in list_assignments():
+        candidate = RELEASES_DIR / name / path.name
+        if candidate.exists():
+            return name, candidate
+    return None, None
+
+
+def _full_failure(cell) -> str:
+    """The whole message of a failed check (its hint), else the first line of the error."""
+    for output in cell.get("outputs", []):
+        if output.output_type == "error" and output.ename in ("CheckFailed", "NotAttempted", "AssertionError"):
+            return f"{output.ename}: {output.evalue}".strip()
+    return _failure(cell)
+
+
+def validate(path: Path, timeout: int = 60) -> Validation:
+    """Execute ``path`` like the autograder and collect per-test results."""
+    from nbgrader import utils
+    from nbgrader.preprocessors import CheckCellMetadata, ClearOutput
+    from traitlets.config import Config
+
+    from course_utils.grading.preprocessors import DropBenignStderr, ResilientExecute
+    from course_utils.grading.worker import _read_notebook, compare_with_release
+
+    result = Validation(notebook=str(path), assignment=None)
+    if not path.exists():
+        result.error = f"{path} does not exist"
+        return result
+    nb, problem = _read_notebook(path)
+    if problem:
+        result.error = problem + " (open it in Jupyter and save it again, or re-download the assignment)"
+        return result
+    result.assignment, release_path = _find_release(path)
+    if release_path is not None:
+        notes, _ = compare_with_release(nb, nbformat.read(release_path, as_version=4))
+        result.notes = [n.replace("restored from the assignment", "it will be restored at grading")
+                        .replace("the original is graded", "your change will be thrown away at grading")
+                        for n in notes]
+    c = Config()
+    c.Execute.timeout = timeout
+    c.Execute.iopub_timeout = 10
+    resources = {"metadata": {"path": str(path.parent.resolve())}}
+    for preprocessor in (CheckCellMetadata, ClearOutput, ResilientExecute, DropBenignStderr):
+        nb, resources = preprocessor(config=c).preprocess(nb, resources)
+    for cell in nb.cells:
+        if utils.is_grade(cell) and cell.cell_type == "code":
+            grade_id = cell.metadata.nbgrader["grade_id"]
+            score, points = utils.determine_grade(cell)
+            if score == points:
+                result.passed.append((grade_id, points))
+            else:
+                result.failed.append((grade_id, points, _full_failure(cell)))
+    return result
+
+
+def report(result: Validation) -> str:
+    """The text ``course validate`` prints."""
+    lines = [f"Validating {result.notebook}"
+             + (f" (assignment {result.assignment})" if result.assignment else "")]
+    if result.error:
+        return "\n".join(lines + [f"ERROR: {result.error}"])
+    for grade_id, points in result.passed:
+        lines.append(f"  PASS  {grade_id} ({points:g} pt)")
+    for grade_id, points, why in result.failed:
+        lines.append(f"  FAIL  {grade_id} ({points:g} pt)")
+        lines += [f"        {line}" for line in why.splitlines()]
+    for note in result.notes:
+        lines.append(f"  NOTE  {note}")
+    total = len(result.passed) + len(result.failed)
+    if total == 0:
+        lines.append("No tests found: is this an assignment notebook?")
+    elif result.ok:
+        lines.append(f"All {total} visible tests pass. Hidden tests run when your work is graded.")
+    else:
+        lines.append(f"{len(result.passed)} of {total} visible tests pass. Fix what is listed above before "
+                     "submitting; hidden tests run when your work is graded.")
+    return "\n".join(lines)
