@@ -8,7 +8,7 @@ STAMP   := $(VENV)/.course-installed
 EXTRAS  ?= cpu,dev
 PYTEST_ARGS ?=
 
-.PHONY: help setup data lab test grade notebooks release clean
+.PHONY: help setup lab test grade notebooks release clean
 
 help:
 	@echo "make lab       open the course in JupyterLab (sets everything up first)"
@@ -23,18 +23,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[$(EXTRAS)]"
 	@touch $(STAMP)
 
-setup: $(STAMP) data
-
 # Offline data: links the Fashion-MNIST mirror into the Keras cache (installs
-# Debian's dataset-fashion-mnist when run as root). A failure is reported, not fatal:
-# the notebooks say what is missing and how to get it.
-data: $(STAMP)
-	@$(BIN)/course data prepare fashion_mnist || echo "warning: Fashion-MNIST is not available offline (see above)"
+# Debian's dataset-fashion-mnist when run as root); the tests also need Debian's
+# Chromium. Missing pieces are reported, not fatal: the tests that need them say so.
+setup: $(STAMP)
+	@$(BIN)/course setup
 
 lab: setup
 	$(BIN)/course lab
 
-test: setup
+test: $(STAMP)
+	@$(BIN)/course setup --browser
 	COURSE_QUICK=1 COURSE_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # For authors: execute every notebook with the full budget and save its outputs.

@@ -57,6 +57,20 @@ def _cmd_data_prepare(args) -> int:
     return 1 if failed else 0
 
 
+def _cmd_setup(args) -> int:
+    """What `make lab` / `make test` run after installing the package: data, and the test browser."""
+    from course_utils import data, system
+
+    try:
+        data.prepare("fashion_mnist", log=lambda m: print(m, file=sys.stderr))
+    except data.DatasetUnavailable as exc:
+        print(f"warning: {exc}", file=sys.stderr)
+    if args.browser and system.ensure_chromium(log=lambda m: print(m, file=sys.stderr)) is None:
+        print("warning: Chromium is missing and could not be installed (needs root and apt); "
+              "the browser test will fail until `apt-get install chromium` is run.", file=sys.stderr)
+    return 0
+
+
 # ----------------------------------------------------------------------------- lab
 def lab_command(port: int | None = None, open_browser: bool = True, extra: list[str] | None = None) -> list[str]:
     """The JupyterLab command line that ``make lab`` runs (the tests start the same one)."""
@@ -105,6 +119,14 @@ def build_parser() -> argparse.ArgumentParser:
                                              "local mirror, the Debian package (as root) or a download.")
     p_prep.add_argument("names", nargs="+", metavar="NAME", help="cifar10, mnist or fashion_mnist")
     p_prep.set_defaults(func=_cmd_data_prepare)
+
+    p_setup = sub.add_parser("setup", help="make the offline data (and the test browser) available",
+                             description="Link the offline datasets into the Keras cache (installing "
+                                         "Debian's dataset-fashion-mnist as root) and, with --browser, "
+                                         "install Debian's Chromium for the browser test. Never fails: "
+                                         "it warns about what is missing.")
+    p_setup.add_argument("--browser", action="store_true", help="also make Chromium available (tests)")
+    p_setup.set_defaults(func=_cmd_setup)
 
     p_lab = sub.add_parser("lab", help="open JupyterLab on the notebooks",
                            description="Start JupyterLab at the repository root, showing notebooks/.")

@@ -21,14 +21,13 @@ from __future__ import annotations
 import importlib
 import os
 import shutil
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from course_utils import config
+from course_utils import config, system
 
 
 class DatasetUnavailable(RuntimeError):
@@ -262,19 +261,6 @@ def status() -> list[dict]:
     return rows
 
 
-def _apt_install(package: str, log=print) -> bool:
-    """Install a Debian package when running as root with apt; True on success."""
-    if os.name != "posix" or os.geteuid() != 0 or shutil.which("apt-get") is None:
-        return False
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    cmd = ["apt-get", "install", "-y", "-q", "--no-install-recommends", package]
-    log(f"installing the Debian package {package} ...")
-    if subprocess.run(cmd, env=env, capture_output=True).returncode == 0:
-        return True
-    subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True)
-    return subprocess.run(cmd, env=env, capture_output=True).returncode == 0
-
-
 def prepare(name: str, log=print) -> Path:
     """Make ``name`` available in the Keras cache; returns the cache folder.
 
@@ -283,7 +269,7 @@ def prepare(name: str, log=print) -> Path:
     """
     ds = info(name)
     if not is_cached(ds.name) and find_mirror(ds.name) is None and ds.debian_package:
-        _apt_install(ds.debian_package, log=log)
+        system.apt_install(ds.debian_package, log=log)
     if not is_cached(ds.name) and not _link_from_mirror(ds.name):
         if config.offline():
             raise _unavailable(ds.name, "no local copy, and COURSE_OFFLINE=1 forbids downloads")

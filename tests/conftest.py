@@ -10,7 +10,12 @@
 from __future__ import annotations
 
 import os
+import signal
+import socket
+import subprocess
+import sys
 import tempfile
+import time
 
 os.environ.setdefault("COURSE_QUICK", "1")
 os.environ.setdefault("COURSE_OFFLINE", "1")
@@ -18,6 +23,7 @@ os.environ["KERAS_HOME"] = tempfile.mkdtemp(prefix="course-keras-home-")
 
 import course_utils  # noqa: E402,F401  (quiet TensorFlow before any test imports it)
 import pytest  # noqa: E402
+import requests  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -33,3 +39,52 @@ def keras():
     import keras as _keras
 
     return _keras
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_lab(tmp_path, *extra_args: str, env_overrides: dict | None = None):
+    """Start JupyterLab exactly as `make lab` does (`course lab`), headless on a free port.
+
+    Yields (base_url, token, process); the server is shut down afterwards.
+    """
+    port, token = _free_port(), "course-test-token"
+    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
+               JUPYTER_CONFIG_DIR=str(tmp_path / "config"), **(env_overrides or {}))
+    log = open(tmp_path / "jupyterlab.log", "wb")  # a file, not a pipe: a full pipe would block the server
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "course_utils.cli", "lab", "--no-browser", "--port", str(port), "--",
+         "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}", *extra_args],
+        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            requests.get(f"{base}/api", timeout=2)
+            break
+        except requests.ConnectionError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                output = (tmp_path / "jupyterlab.log").read_text(errors="replace")
+                pytest.fail(f"JupyterLab did not start:\n{output[-3000:]}")
+            time.sleep(0.5)
+    yield base, token, proc
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise
+        finally:
+            log.close()
+
+
+@pytest.fixture
+def lab_server(tmp_path):
+    yield from start_lab(tmp_path)

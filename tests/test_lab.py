@@ -8,53 +8,10 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
-import subprocess
-import sys
-import time
 
-import pytest
 import requests
 
 from course_utils import cli
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def lab_server(tmp_path):
-    port, token = _free_port(), "course-test-token"
-    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
-               JUPYTER_CONFIG_DIR=str(tmp_path / "config"))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "course_utils.cli", "lab", "--no-browser", "--port", str(port), "--",
-         "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            requests.get(f"{base}/api", timeout=2)
-            break
-        except requests.ConnectionError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                output = proc.stdout.read().decode(errors="replace")
-                pytest.fail(f"JupyterLab did not start:\n{output[-3000:]}")
-            time.sleep(0.5)
-    yield base, token, proc
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            raise
 
 
 def test_lab_serves_the_notebooks_and_shuts_down_cleanly(lab_server):

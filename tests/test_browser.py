@@ -1,0 +1,118 @@
+"""The student's view: notebooks run in JupyterLab in a real browser.
+
+JupyterLab is started exactly as `make lab` starts it (`course lab`), on a copy
+of the notebooks (running them in the browser autosaves outputs, which must not
+touch the repository). Playwright drives Debian's Chromium (/usr/bin/chromium;
+`make test` installs it as root). For each notebook the test runs all cells,
+waits for the kernel, checks that no cell shows an error or stderr, that the
+figures rendered, and that moving a slider of the notebook's explorer widget
+changes the explorer's summary. Screenshots go to ``screenshots/`` (or
+``$COURSE_SCREENSHOTS``); the test prints where.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from course_utils import authoring, system
+from tests.conftest import start_lab
+
+SCREENSHOTS = Path(os.environ.get("COURSE_SCREENSHOTS", authoring.REPO_ROOT / "screenshots"))
+#: notebook -> the explorer the test drives (its root widget carries the CSS class
+#: `course-explorer`, its summary `course-summary`; see course_utils/widgets)
+NOTEBOOKS = ["01_convolution_basics", "02_receptive_field"]
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+KERNEL_IDLE = """() => {
+  const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+  return !!k && k.status === 'idle';
+}"""
+ALL_CELLS_DONE = """() => {
+  const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];
+  return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent));
+}"""
+
+
+@pytest.fixture(scope="module")
+def browser():
+    chromium = system.ensure_chromium(log=print)
+    if chromium is None:
+        pytest.fail("Debian's Chromium is missing: run `make test` as root, or `apt-get install chromium`")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lab-root")
+    shutil.copytree(authoring.NOTEBOOK_DIR, root / "notebooks",
+                    ignore=shutil.ignore_patterns("*.py", ".ipynb_checkpoints"))
+    yield from start_lab(root, f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True",
+                         env_overrides={"COURSE_QUICK": "1", "COURSE_OFFLINE": "1"})
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_runs_draws_and_its_explorer_responds(name, browser, lab):
+    base, token, _ = lab
+    if not (authoring.NOTEBOOK_DIR / f"{name}.ipynb").exists():
+        pytest.fail(f"notebooks/{name}.ipynb is missing")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    print(f"\nscreenshots of {name}: {SCREENSHOTS}")
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(90_000)
+    page.goto(f"{base}/lab/tree/notebooks/{name}.ipynb?token={token}")
+    page.wait_for_selector(".jp-NotebookPanel")
+    page.wait_for_function(KERNEL_IDLE, polling=250)
+    page.screenshot(path=SCREENSHOTS / f"{name}-opened.png")
+
+    # Clear the saved outputs first, so everything checked below comes from this run.
+    page.evaluate("window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs')")
+    started = time.monotonic()
+    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    page.wait_for_function(ALL_CELLS_DONE, polling=500, timeout=150_000)
+    page.wait_for_function(KERNEL_IDLE, polling=250)
+    print(f"{name}: all cells ran in the browser in {time.monotonic() - started:.1f} s")
+    page.screenshot(path=SCREENSHOTS / f"{name}-run.png", full_page=True)
+
+    # No cell shows an error (tracebacks render as stderr) or any other stderr.
+    bad = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+    if bad.count():
+        texts = [bad.nth(i).inner_text()[:500] for i in range(min(bad.count(), 3))]
+        pytest.fail(f"{name}: {bad.count()} output(s) show an error or stderr:\n" + "\n---\n".join(texts))
+
+    # The figures rendered as images with a real size.
+    images = page.locator(".jp-RenderedImage img")
+    assert images.count() >= 1, f"{name}: no figure rendered"
+    first = images.first
+    first.scroll_into_view_if_needed()
+    box = first.bounding_box()
+    assert box and box["width"] > 100 and box["height"] > 100, f"{name}: the first figure is empty ({box})"
+
+    # The explorer responds: move its first slider with the keyboard, watch its summary change.
+    explorer = page.locator(".course-explorer").first
+    explorer.scroll_into_view_if_needed()
+    summary = explorer.locator(".course-summary").first
+    before = summary.inner_text()
+    handle = explorer.locator(".widget-slider .noUi-handle").first
+    handle.focus()
+    for _ in range(2):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function(
+        "([el, before]) => el.innerText !== before", arg=[summary.element_handle(), before], polling=200,
+        timeout=30_000)
+    after = summary.inner_text()
+    explorer.screenshot(path=SCREENSHOTS / f"{name}-explorer.png")
+    print(f"{name}: explorer summary {before!r} -> {after!r}")
+    assert after != before
+    page.close()
