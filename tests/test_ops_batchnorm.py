@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_ops_tf_reference import FLOAT32_TOL, NUMERIC_TOL, assert_close
+from tests.test_ops_tf_reference import FLOAT32_TOL, NUMERIC_TOL, assert_close
 
 from course_utils.ops import batchnorm_backward, batchnorm_forward, check_gradients
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_ops_tf_reference import tf_value_and_grads
+from tests.test_ops_tf_reference import tf_value_and_grads
 
 from course_utils.ops import (
     check_gradients,

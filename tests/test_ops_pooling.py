@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from test_ops_tf_reference import FLOAT32_TOL, NUMERIC_TOL, assert_close, tf_value_and_grads
+from tests.test_ops_tf_reference import FLOAT32_TOL, NUMERIC_TOL, assert_close, tf_value_and_grads
 
 from course_utils.ops import (
     avg_pool_backward,
@@ -94,3 +94,15 @@ def test_padding_must_be_keras_style():
         max_pool_forward(np.zeros((1, 4, 4, 1)), 2, padding=1)
     with pytest.raises(ValueError, match=r"3x3 pool window does not fit in the 2x2 input"):
         avg_pool_forward(np.zeros((1, 2, 2, 1)), 3)
+
+
+@pytest.mark.parametrize("pool, stride, padding", [(2, 2, "valid"), (3, 1, "same"), (3, 2, "valid")])
+def test_ties_go_to_the_first_maximum_like_tensorflow(tf, pool, stride, padding):
+    """After a ReLU many windows are all zeros: the gradient must go to one input only,
+    the first maximum in row-major order, exactly as TensorFlow routes it."""
+    rng = np.random.default_rng(pool)
+    x = np.maximum(rng.integers(-3, 3, (2, 7, 6, 3)), 0).astype(np.float32)  # many ties
+    out, cache = max_pool_forward(x, pool, stride, padding)
+    dout = rng.standard_normal(out.shape).astype(np.float32)
+    _, (dx_tf,) = tf_value_and_grads(tf, lambda x: tf.nn.max_pool2d(x, pool, stride, padding.upper()), [x], dout)
+    np.testing.assert_allclose(max_pool_backward(dout, cache), dx_tf, rtol=1e-6, atol=1e-6)

@@ -97,16 +97,19 @@ def max_pool_forward(
     """Max pooling; returns ``(out, cache)`` with ``out`` of shape ``(N, Ho, Wo, C)``."""
     x, geo = _prepare(x, pool_size, stride, padding, "max_pool_forward")
     xp = pad_hw(x, geo.pads, value=-np.inf)
-    out = argmax = None
-    for k, rows, cols in _taps(geo):
+    taps = _taps(geo)
+    _, rows, cols = next(taps)
+    out = xp[:, rows, cols, :].copy()  # running maximum, starting with position 0
+    # index of the winning position (smallest integer type that holds all of them)
+    argmax = np.zeros(out.shape, dtype=np.min_scalar_type(geo.kernel[0] * geo.kernel[1] - 1))
+    wins = np.empty(out.shape, dtype=bool)
+    for k, rows, cols in taps:
         candidate = xp[:, rows, cols, :]  # the k-th pixel of every window
-        if out is None:
-            out = candidate.copy()
-            argmax = np.zeros(out.shape, dtype=np.int32)
-            continue
-        wins = candidate > out  # strict: ties keep the earlier position
+        np.greater(candidate, out, out=wins)  # strict: ties keep the earlier position
         np.maximum(out, candidate, out=out)
-        argmax[wins] = k
+        # k grows from tap to tap, so this sets argmax to k exactly where position k wins
+        # (a branch-free form of argmax[wins] = k, several times faster)
+        np.maximum(argmax, wins * argmax.dtype.type(k), out=argmax)
     return out, PoolCache(x.shape, geo, argmax=argmax)
 
 
@@ -117,8 +120,10 @@ def max_pool_backward(dout: ArrayLike, cache: PoolCache) -> NDArray:
     check_shape(dout, argmax.shape, "dout", "max_pool_backward")
     n, h, w, c = cache.x_shape
     dxp = np.zeros((n, *geo.padded_hw((h, w)), c), dtype=dout.dtype)
+    routed = np.empty_like(dout)
     for k, rows, cols in _taps(geo):
-        dxp[:, rows, cols, :] += np.where(argmax == k, dout, 0)
+        np.multiply(dout, argmax == k, out=routed)  # dout where position k won, else 0
+        dxp[:, rows, cols, :] += routed  # windows may overlap: add
     return _crop(dxp, cache.x_shape, geo)
 
 

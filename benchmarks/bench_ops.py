@@ -1,0 +1,264 @@
+"""Speed of the numpy layers of ``course_utils.ops`` against TensorFlow on the CPU.
+
+Every row times one forward + backward pass, ours and TensorFlow's, in the same
+process on the same float32 data: the best of ``--repeats`` runs after a warm-up
+run. TensorFlow's reference is the op plus ``GradientTape.gradient`` with
+respect to the same inputs, results fetched as numpy arrays, run eagerly (the
+way a notebook calls it) or, with ``--tf-function``, compiled by ``tf.function``.
+
+    python benchmarks/bench_ops.py            # prints the table and writes results/ops.md
+    python benchmarks/bench_ops.py --quick    # fewer repeats, no file
+
+Targets (issue 4): vectorised convolution, max pooling and batch normalisation
+forward + backward at most 3x TensorFlow's time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import course_utils  # noqa: F401  (quiet TensorFlow before importing it)
+import numpy as np
+
+from course_utils import ops
+
+RESULTS = Path(__file__).parent / "results" / "ops.md"
+TARGET = 3.0
+
+
+def best_time(fn: Callable[[], object], repeats: int) -> float:
+    """Best wall-clock time of ``fn`` in seconds, after one warm-up call."""
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+@dataclass
+class Row:
+    layer: str
+    shape: str
+    ours: float
+    reference: float
+    reference_name: str
+    target: float | None
+
+    @property
+    def ratio(self) -> float:
+        return self.ours / self.reference
+
+    def markdown(self) -> str:
+        verdict = "" if self.target is None else ("yes" if self.ratio <= self.target else "**no**")
+        target = "" if self.target is None else f"<= {self.target:g}x"
+        return (
+            f"| {self.layer} | {self.shape} | {self.ours * 1e3:.2f} | {self.reference * 1e3:.2f} "
+            f"({self.reference_name}) | {self.ratio:.2f} | {target} | {verdict} |"
+        )
+
+
+def tf_runner(tf, fn, inputs, dout, use_function: bool):
+    """A callable running ``fn`` forward and its gradient w.r.t. ``inputs`` in TensorFlow."""
+    tensors = [tf.constant(v) for v in inputs]
+    dout_t = tf.constant(dout)
+
+    def step(*args):
+        with tf.GradientTape() as tape:
+            tape.watch(args)
+            out = fn(*args)
+        return out, tape.gradient(out, args, output_gradients=dout_t)
+
+    step = tf.function(step) if use_function else step
+
+    def run():
+        out, grads = step(*tensors)
+        return out.numpy(), [g.numpy() for g in grads]
+
+    return run
+
+
+def conv_rows(tf, repeats, use_function, rng):
+    rows = []
+    for x_shape, n_filters in [((100, 31, 31, 3), 25), ((64, 32, 32, 64), 64)]:
+        x = rng.standard_normal(x_shape, dtype=np.float32)
+        w = rng.standard_normal((3, 3, x_shape[3], n_filters), dtype=np.float32)
+        b = np.zeros(n_filters, np.float32)
+        dout = rng.standard_normal((*x_shape[:3], n_filters), dtype=np.float32)
+
+        def ours():
+            out, cache = ops.conv2d_forward(x, w, b, stride=1, padding=1)
+            return ops.conv2d_backward(dout, cache)
+
+        pads = [[0, 0], [1, 1], [1, 1], [0, 0]]
+        reference = tf_runner(tf, lambda x, w: tf.nn.conv2d(x, w, 1, pads), [x, w], dout, use_function)
+        rows.append(
+            Row("conv 3x3, s1, p1 (im2col)", f"{x_shape} -> {n_filters}", best_time(ours, repeats),
+                best_time(reference, repeats), "tf.nn.conv2d", TARGET)
+        )
+    return rows
+
+
+def naive_rows(tf, repeats, use_function, rng):
+    """The loop version on a small input, against the vectorised one and TensorFlow."""
+    x_shape, n_filters = (4, 16, 16, 3), 8
+    x = rng.standard_normal(x_shape, dtype=np.float32)
+    w = rng.standard_normal((3, 3, 3, n_filters), dtype=np.float32)
+    b = np.zeros(n_filters, np.float32)
+    dout = rng.standard_normal((*x_shape[:3], n_filters), dtype=np.float32)
+
+    def naive():
+        out, cache = ops.conv2d_forward_naive(x, w, b, stride=1, padding=1)
+        return ops.conv2d_backward_naive(dout, cache)
+
+    def vectorised():
+        out, cache = ops.conv2d_forward(x, w, b, stride=1, padding=1)
+        return ops.conv2d_backward(dout, cache)
+
+    pads = [[0, 0], [1, 1], [1, 1], [0, 0]]
+    reference = tf_runner(tf, lambda x, w: tf.nn.conv2d(x, w, 1, pads), [x, w], dout, use_function)
+    naive_time = best_time(naive, max(1, repeats // 5))
+    return [
+        Row("conv 3x3 naive loops", f"{x_shape} -> {n_filters}", naive_time,
+            best_time(vectorised, repeats), "ours, im2col", None),
+        Row("conv 3x3 naive loops", f"{x_shape} -> {n_filters}", naive_time,
+            best_time(reference, repeats), "tf.nn.conv2d", None),
+    ]
+
+
+def pool_rows(tf, repeats, use_function, rng):
+    rows = []
+    x = rng.standard_normal((64, 32, 32, 64), dtype=np.float32)
+    for pool, stride, padding in [(2, 2, "valid"), (3, 2, "same")]:
+        out, _ = ops.max_pool_forward(x, pool, stride, padding)
+        dout = rng.standard_normal(out.shape, dtype=np.float32)
+
+        def ours():
+            out, cache = ops.max_pool_forward(x, pool, stride, padding)
+            return ops.max_pool_backward(dout, cache)
+
+        def fn(x):
+            return tf.nn.max_pool2d(x, pool, stride, padding.upper())
+
+        reference = tf_runner(tf, fn, [x], dout, use_function)
+        rows.append(
+            Row(f"max pool {pool}x{pool}, s{stride}, {padding}", str(x.shape), best_time(ours, repeats),
+                best_time(reference, repeats), "tf.nn.max_pool2d", TARGET)
+        )
+    return rows
+
+
+def batchnorm_rows(tf, keras, repeats, use_function, rng):
+    x = rng.standard_normal((64, 32, 32, 64), dtype=np.float32)
+    gamma, beta = np.ones(64, np.float32), np.zeros(64, np.float32)
+    moving_mean, moving_var = np.zeros(64, np.float32), np.ones(64, np.float32)
+    dout = rng.standard_normal(x.shape, dtype=np.float32)
+
+    def ours():
+        out, cache = ops.batchnorm_forward(x, gamma, beta, moving_mean, moving_var, training=True)
+        return ops.batchnorm_backward(dout, cache)
+
+    layer = keras.layers.BatchNormalization()
+    layer.build(x.shape)
+
+    def fn(x):
+        return layer(x, training=True)
+
+    x_t, dout_t = tf.constant(x), tf.constant(dout)
+
+    def step(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            out = fn(x)
+        return out, tape.gradient(out, [x, layer.gamma, layer.beta], output_gradients=dout_t)
+
+    step = tf.function(step) if use_function else step
+
+    def reference():
+        out, grads = step(x_t)
+        return out.numpy(), [g.numpy() for g in grads]
+
+    return [
+        Row("batch norm, training", str(x.shape), best_time(ours, repeats), best_time(reference, repeats),
+            "keras BatchNormalization", TARGET)
+    ]
+
+
+def blas_threads() -> str:
+    """How many threads numpy's BLAS may use (OpenBLAS reads these variables at start-up)."""
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        if os.environ.get(name):
+            return f"{os.environ[name]} ({name})"
+    return f"{os.cpu_count()} (OpenBLAS default: one per core)"
+
+
+def environment(tf) -> list[str]:
+    config = np.show_config(mode="dicts")
+    blas = config["Build Dependencies"]["blas"]
+    return [
+        f"- CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        f"- numpy {np.__version__}, BLAS {blas['name']} {blas.get('version', '')}, threads: {blas_threads()}",
+        f"- TensorFlow {tf.__version__}, intra-op threads "
+        f"{tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()}, inter-op "
+        f"{tf.config.threading.get_inter_op_parallelism_threads() or os.cpu_count()} (0 = one per core)",
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=10, help="timed runs per row (best is kept)")
+    parser.add_argument("--quick", action="store_true", help="3 repeats, print only")
+    parser.add_argument("--tf-function", action="store_true", help="compile TensorFlow's side with tf.function")
+    args = parser.parse_args()
+    repeats = 3 if args.quick else args.repeats
+
+    import keras
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    rows = (
+        conv_rows(tf, repeats, args.tf_function, rng)
+        + naive_rows(tf, repeats, args.tf_function, rng)
+        + pool_rows(tf, repeats, args.tf_function, rng)
+        + batchnorm_rows(tf, keras, repeats, args.tf_function, rng)
+    )
+    mode = "tf.function" if args.tf_function else "eager"
+    header = [
+        "| layer (forward + backward, float32) | input | ours (ms) | reference (ms) | ratio | target | met |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    table = "\n".join(header + [row.markdown() for row in rows])
+    print(table)
+    if args.quick:
+        return
+    command = "python benchmarks/bench_ops.py" + (" --tf-function" if args.tf_function else "")
+    text = "\n".join(
+        [
+            "# Speed of course_utils.ops against TensorFlow (CPU)",
+            "",
+            f"Written by `{command}` (best of {repeats} runs after a warm-up, "
+            f"TensorFlow run {mode}); ratio = ours / reference.",
+            "",
+            *environment(tf),
+            "",
+            table,
+            "",
+        ]
+    )
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    existing = RESULTS.read_text() if RESULTS.exists() else ""
+    notes = re.split(r"^## Notes$", existing, maxsplit=1, flags=re.M)
+    RESULTS.write_text(text + ("\n## Notes" + notes[1] if len(notes) == 2 else ""))
+    print(f"\nwritten to {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
