@@ -67,7 +67,6 @@ from course_utils.ops.transposed import (
     TransposedConvCache,
     conv2d_transpose_backward,
     conv2d_transpose_forward,
-    conv_transpose_output_size,
 )
 
 __all__ = [
@@ -89,7 +88,6 @@ __all__ = [
     "conv2d_forward_naive",
     "conv2d_transpose_backward",
     "conv2d_transpose_forward",
-    "conv_transpose_output_size",
     "dense_backward",
     "dense_forward",
     "depthwise_conv2d_backward",

@@ -4,7 +4,8 @@ Every public layer calls these helpers first, so a wrong shape fails at once
 with a ``ValueError`` that names the shapes involved and says what to do,
 instead of a cryptic broadcasting error deep inside numpy.
 
-Geometry (one spatial axis; the same holds for height and width)::
+Geometry (one spatial axis; the same holds for height and width), computed
+with :mod:`course_utils.arithmetic`::
 
     k_eff = (k - 1) * d + 1                    dilated ("inflated") kernel extent
     n_out = floor((n + p_before + p_after - k_eff) / s) + 1
@@ -26,6 +27,8 @@ from typing import Sequence, Union
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+from course_utils.arithmetic import conv_output_size, effective_kernel, same_padding
 
 Pair = tuple[int, int]
 Pads = tuple[Pair, Pair]
@@ -81,20 +84,8 @@ def check_shape(array: NDArray, expected: tuple[int, ...], name: str, where: str
         )
 
 
-def effective_kernel(k: int, d: int) -> int:
-    """Extent of a ``k``-tap kernel with dilation ``d``: ``(k - 1) * d + 1``."""
-    return (k - 1) * d + 1
-
-
-def same_padding(n: int, k_eff: int, s: int) -> Pair:
-    """TensorFlow's ``"same"`` padding ``(before, after)`` for one axis."""
-    n_out = -(-n // s)  # ceil(n / s)
-    total = max((n_out - 1) * s + k_eff - n, 0)
-    return total // 2, total - total // 2
-
-
 def resolve_padding(
-    padding: PaddingSpec, in_hw: Pair, k_eff: Pair, stride: Pair, where: str
+    padding: PaddingSpec, in_hw: Pair, kernel: Pair, stride: Pair, dilation: Pair, where: str
 ) -> Pads:
     """Turn any accepted ``padding`` into ``((top, bottom), (left, right))``."""
     if isinstance(padding, str):
@@ -103,8 +94,8 @@ def resolve_padding(
             return (0, 0), (0, 0)
         if mode == "same":
             return (
-                same_padding(in_hw[0], k_eff[0], stride[0]),
-                same_padding(in_hw[1], k_eff[1], stride[1]),
+                same_padding(in_hw[0], kernel[0], stride[0], dilation[0]),
+                same_padding(in_hw[1], kernel[1], stride[1], dilation[1]),
             )
         raise ValueError(f"{where}: padding must be 'same', 'valid' or integers, got {padding!r}.")
     if isinstance(padding, (int, np.integer)):
@@ -127,11 +118,6 @@ def resolve_padding(
     if min(min(p) for p in pads) < 0:
         raise ValueError(f"{where}: padding must be >= 0, got {padding!r}.")
     return pads
-
-
-def output_size(n: int, k_eff: int, s: int, pads: Pair) -> int:
-    """``floor((n + p_before + p_after - k_eff) / s) + 1`` (may be < 1: invalid)."""
-    return (n + pads[0] + pads[1] - k_eff) // s + 1
 
 
 @dataclass(frozen=True)
@@ -173,20 +159,17 @@ def window_geometry(
     kernel_hw = as_pair(kernel, f"{what} size", where)
     stride_hw = as_pair(stride, "stride", where)
     dilation_hw = as_pair(dilation, "dilation", where)
-    k_eff = (
-        effective_kernel(kernel_hw[0], dilation_hw[0]),
-        effective_kernel(kernel_hw[1], dilation_hw[1]),
-    )
-    pads = resolve_padding(padding, in_hw, k_eff, stride_hw, where)
-    out_hw = (
-        output_size(in_hw[0], k_eff[0], stride_hw[0], pads[0]),
-        output_size(in_hw[1], k_eff[1], stride_hw[1], pads[1]),
-    )
-    if min(out_hw) < 1:
+    pads = resolve_padding(padding, in_hw, kernel_hw, stride_hw, dilation_hw, where)
+    try:
+        out_hw = tuple(
+            conv_output_size(in_hw[a], kernel_hw[a], stride_hw[a], pads[a], dilation_hw[a]) for a in (0, 1)
+        )
+    except ValueError:
+        k_eff = tuple(effective_kernel(kernel_hw[a], dilation_hw[a]) for a in (0, 1))
         dilated = f" dilated by {dilation_hw} to {k_eff[0]}x{k_eff[1]}" if max(dilation_hw) > 1 else ""
         raise ValueError(
             f"{where}: the {kernel_hw[0]}x{kernel_hw[1]} {what}{dilated} does not fit in the "
-            f"{in_hw[0]}x{in_hw[1]} input padded by {pads} (output would be {out_hw}). "
+            f"{in_hw[0]}x{in_hw[1]} input padded by {pads}. "
             "Use padding='same', more padding, a smaller kernel/dilation or a larger input."
-        )
-    return WindowGeometry(kernel_hw, stride_hw, dilation_hw, pads, out_hw)
+        ) from None
+    return WindowGeometry(kernel_hw, stride_hw, dilation_hw, pads, out_hw)  # type: ignore[arg-type]

@@ -15,7 +15,8 @@ Kernel layout as in Keras: ``w`` is ``(kh, kw, C_out, C_in)`` (the in/out axes
 are swapped with respect to ``Conv2D``, because ``w`` is the kernel of the
 convolution being transposed, which maps ``C_out`` channels to ``C_in``).
 
-Output size (Keras rules), for ``k_eff = (k - 1) * d + 1``:
+Output size (Keras rules, :func:`course_utils.arithmetic.transposed_conv_output_size`),
+for ``k_eff = (k - 1) * d + 1``:
 
 * ``"valid"``: ``(n - 1) * s + k_eff + output_padding``, with
   ``output_padding`` defaulting to ``max(k_eff, s) - k_eff``;
@@ -32,13 +33,13 @@ from typing import Sequence
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from course_utils.arithmetic import transposed_conv_output_size
 from course_utils.ops._validate import (
     Pair,
     WindowGeometry,
     as_pair,
     check_rank,
     check_shape,
-    effective_kernel,
     float_dtype,
     window_geometry,
 )
@@ -54,21 +55,7 @@ __all__ = [
     "TransposedConvCache",
     "conv2d_transpose_backward",
     "conv2d_transpose_forward",
-    "conv_transpose_output_size",
 ]
-
-
-def conv_transpose_output_size(
-    n: int, k: int, s: int = 1, padding: str | int = "valid", output_padding: int | None = None, d: int = 1
-) -> int:
-    """Output length of a transposed convolution along one axis (Keras' rule)."""
-    k_eff = effective_kernel(k, d)
-    if padding == "valid":
-        extra = max(k_eff, s) - k_eff if output_padding is None else output_padding
-        return (n - 1) * s + k_eff + extra
-    if padding == "same":
-        return n * s if output_padding is None else (n - 1) * s + k_eff % 2 + output_padding
-    return (n - 1) * s - 2 * int(padding) + k_eff + (output_padding or 0)
 
 
 @dataclass(frozen=True)
@@ -95,25 +82,25 @@ def _geometry(
     dilation_hw = as_pair(dilation, "dilation", where)
     if isinstance(padding, str):
         padding = padding.lower()
-    if padding not in ("valid", "same") and not (isinstance(padding, (int, np.integer)) and padding >= 0):
+    elif isinstance(padding, (int, np.integer)) and padding >= 0:
+        padding = int(padding)
+    if padding not in ("valid", "same") and not isinstance(padding, int):
         raise ValueError(f"{where}: padding must be 'valid', 'same' or an int >= 0, got {padding!r}.")
     pad_hw_ = None if output_padding is None else as_pair(output_padding, "output_padding", where, minimum=0)
     if pad_hw_ is not None and any(p >= s for p, s in zip(pad_hw_, stride_hw)):
         raise ValueError(
             f"{where}: output_padding {pad_hw_} must be smaller than the stride {stride_hw}."
         )
-    out_hw = tuple(
-        conv_transpose_output_size(
-            x_shape[1 + a], w_shape[a], stride_hw[a], padding,
-            None if pad_hw_ is None else pad_hw_[a], dilation_hw[a],
+    try:
+        out_hw = tuple(
+            transposed_conv_output_size(
+                x_shape[1 + a], w_shape[a], stride_hw[a], padding,
+                None if pad_hw_ is None else pad_hw_[a], dilation_hw[a],
+            )
+            for a in (0, 1)
         )
-        for a in range(2)
-    )
-    if min(out_hw) < 1:
-        raise ValueError(
-            f"{where}: x {x_shape} with kernel {w_shape[:2]}, stride {stride_hw} and padding "
-            f"{padding!r} gives an empty output {out_hw}; reduce the padding."
-        )
+    except ValueError as error:
+        raise ValueError(f"{where}: x {x_shape}, kernel {w_shape[:2]}: {error}") from None
     # The convolution being transposed maps an out_hw image back to x's size.
     geo = window_geometry(out_hw, w_shape[:2], stride_hw, padding, dilation_hw, where)
     if geo.out_hw != tuple(x_shape[1:3]):
