@@ -193,22 +193,37 @@ def batchnorm_rows(tf, keras, repeats, use_function, rng):
 
 
 def blas_threads() -> str:
-    """How many threads numpy's BLAS may use (OpenBLAS reads these variables at start-up)."""
-    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
-        if os.environ.get(name):
-            return f"{os.environ[name]} ({name})"
-    return f"{os.cpu_count()} (OpenBLAS default: one per core)"
+    """Threads numpy's OpenBLAS uses, asked from the library itself when it can be found."""
+    import ctypes
+    import glob
+
+    for path in glob.glob(os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs", "*openblas*")):
+        library = ctypes.CDLL(path)
+        for symbol in ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_", "openblas_get_num_threads"):
+            if hasattr(library, symbol):
+                return f"{getattr(library, symbol)()} (OpenBLAS)"
+    return "unknown (OpenBLAS default: one per core)"
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as info:
+            names = [line.split(":", 1)[1].strip() for line in info if line.startswith("model name")]
+        return names[0]
+    except (OSError, IndexError):
+        return platform.machine()
 
 
 def environment(tf) -> list[str]:
     config = np.show_config(mode="dicts")
     blas = config["Build Dependencies"]["blas"]
+    intra = tf.config.threading.get_intra_op_parallelism_threads()
+    inter = tf.config.threading.get_inter_op_parallelism_threads()
     return [
-        f"- CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        f"- CPU: {cpu_name()}, {os.cpu_count()} cores, shared with other work",
         f"- numpy {np.__version__}, BLAS {blas['name']} {blas.get('version', '')}, threads: {blas_threads()}",
-        f"- TensorFlow {tf.__version__}, intra-op threads "
-        f"{tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()}, inter-op "
-        f"{tf.config.threading.get_inter_op_parallelism_threads() or os.cpu_count()} (0 = one per core)",
+        f"- TensorFlow {tf.__version__}, intra-op threads: {intra or f'default = {os.cpu_count()}'}, "
+        f"inter-op threads: {inter or f'default = {os.cpu_count()}'}",
     ]
 
 
@@ -223,6 +238,7 @@ def main() -> None:
     import keras
     import tensorflow as tf
 
+    load_before = os.getloadavg()[0]
     rng = np.random.default_rng(0)
     rows = (
         conv_rows(tf, repeats, args.tf_function, rng)
@@ -248,6 +264,7 @@ def main() -> None:
             f"TensorFlow run {mode}); ratio = ours / reference.",
             "",
             *environment(tf),
+            f"- load average (1 min) before / after the run: {load_before:.1f} / {os.getloadavg()[0]:.1f}",
             "",
             table,
             "",

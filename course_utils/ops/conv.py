@@ -238,9 +238,10 @@ def grouped_im2col(xp: NDArray, geo: WindowGeometry, groups: int) -> NDArray:
     group ``g`` holds the ``kh x kw x C_g`` input values that output pixel ``m``
     reads, in the order of ``w[:, :, :, f].ravel()``.
     """
-    n, h_out, w_out, c, kh, kw = _windows(xp, geo).shape
+    windows = _windows(xp, geo)
+    n, h_out, w_out, c, kh, kw = windows.shape
     c_group = c // groups
-    windows = _windows(xp, geo).reshape(n, h_out, w_out, groups, c_group, kh, kw)
+    windows = windows.reshape(n, h_out, w_out, groups, c_group, kh, kw)
     windows = windows.transpose(3, 0, 1, 2, 5, 6, 4)  # (g, N, Ho, Wo, kh, kw, C_g)
     return np.ascontiguousarray(windows).reshape(groups, n * h_out * w_out, kh * kw * c_group)
 
