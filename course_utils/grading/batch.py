@@ -271,7 +271,7 @@ def grade_batch(assignment: Assignment, submissions: Path, out: Path, *, jobs: i
         raise UsageError(f"{submissions} does not exist")
     kind = detect_sandbox(sandbox, log=log)
     out.mkdir(parents=True, exist_ok=True)
-    for sub in ("results", "feedback", "logs"):
+    for sub in ("results", "feedback", "autograded", "logs"):
         (out / sub).mkdir(exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="course-grade-", dir=work_dir))
     try:
@@ -350,9 +350,21 @@ def _load_result(out: Path, student: Student) -> dict | None:
         return None
     if record.get("fingerprint") != student.fingerprint:
         return None
-    if any(not (out / rel).exists() for rel in record.get("feedback", [])):
+    if any(not (out / rel).exists() for rel in record.get("feedback", []) + record.get("autograded", [])):
         return None
     return record
+
+
+def _keep(root: Path, files: list[str], out: Path, kind: str, student: str) -> list[str]:
+    """Copy a worker's files (feedback, autograded notebooks) to ``OUT/<kind>/<student>/``."""
+    target = out / kind / student
+    shutil.rmtree(target, ignore_errors=True)
+    kept = []
+    for rel in files:
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(root / rel, target / Path(rel).name)
+        kept.append((target / Path(rel).name).relative_to(out).as_posix())
+    return kept
 
 
 def _grade_one(student: Student, assignment: Assignment, template: Path, work: Path, out: Path,
@@ -371,14 +383,8 @@ def _grade_one(student: Student, assignment: Assignment, template: Path, work: P
         if student.left_out:
             note = "left out: " + ", ".join(student.left_out)
             record["message"] = f"{note}; {record['message']}" if record.get("message") else note
-        target = out / "feedback" / student.student_id
-        shutil.rmtree(target, ignore_errors=True)
-        copied = []
-        for rel in record.get("feedback", []):
-            target.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(root / rel, target / Path(rel).name)
-            copied.append((target / Path(rel).name).relative_to(out).as_posix())
-        record["feedback"] = copied
+        for kind in ("feedback", "autograded"):
+            record[kind] = _keep(root, record.get(kind, []), out, kind, student.student_id)
         record["fingerprint"] = student.fingerprint
         record["seconds"] = round(time.monotonic() - started, 2)
         (out / "results" / f"{student.student_id}.json").write_text(json.dumps(record, indent=1))

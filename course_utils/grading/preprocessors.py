@@ -23,11 +23,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from jupyter_core.utils import run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.api import Gradebook
-from nbgrader.nbgraderformat import MetadataValidator, ValidationError
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Integer
 
@@ -35,34 +35,47 @@ from traitlets import Integer
 
 
 class ForgetUnknownCells(NbGraderPreprocessor):
-    """Turn cells with foreign or broken nbgrader metadata into ordinary cells."""
+    """Turn cells with foreign, broken or emptied nbgrader metadata into ordinary cells.
+
+    Runs after nbgrader's ``DeduplicateIds``, which leaves an empty ``nbgrader``
+    dict on the earlier copies of a duplicated cell; nbgrader itself then fails
+    on them when it restores deleted cells.
+    """
 
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
         info = resources["nbgrader"]
         with Gradebook(info["db_url"]) as gb:
             source = gb.find_notebook(info["notebook"], info["assignment"])
             self._known = {cell.name for cell in source.source_cells}
-        self._validator = MetadataValidator()
         return super().preprocess(nb, resources)
 
+    def _usable(self, meta: Any) -> bool:
+        if not isinstance(meta, dict):
+            return False
+        if not any(meta.get(flag) for flag in ("grade", "solution", "locked", "task")):
+            return False
+        if meta.get("grade_id") not in self._known:
+            return False
+        if meta.get("grade"):
+            try:
+                float(meta.get("points"))
+            except (TypeError, ValueError):
+                return False
+        return True
+
     def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int) -> tuple[NotebookNode, dict]:
-        meta = cell.metadata.get("nbgrader")
-        if not meta:
-            return cell, resources
-        grade_id = meta.get("grade_id")
-        try:
-            self._validator.validate_cell(cell)
-            broken = False
-        except (ValidationError, KeyError, TypeError, ValueError):
-            broken = True
-        if broken or grade_id not in self._known:
-            self.log.warning("Cell %s has unknown or broken nbgrader metadata: treated as a student cell", index)
-            cell.metadata.nbgrader = {}
+        if "nbgrader" in cell.metadata and not self._usable(cell.metadata.nbgrader):
+            if cell.metadata.nbgrader:
+                self.log.warning("Cell %s has unknown or broken nbgrader metadata: treated as a student cell", index)
+            del cell.metadata["nbgrader"]
         return cell, resources
 
 
 # ----------------------------------------------------------------------------- execution
 TRUNCATED = "\n[... output truncated by the grader ...]\n"
+#: ``ename`` of the error output given to a cell whose kernel had to be replaced.
+KERNEL_DIED = "KernelDied"
+KERNEL_STUCK = "KernelStuck"
 
 
 class ResilientExecute(Execute):
@@ -70,6 +83,12 @@ class ResilientExecute(Execute):
 
     max_output_chars = Integer(20_000, help="output characters kept per cell").tag(config=True)
     max_kernel_restarts = Integer(5, help="fresh kernels started after deaths before giving up").tag(config=True)
+
+    def __init__(self, **kwargs: Any):
+        from course_utils.grading.isolation import SandboxedKernelManager
+
+        kwargs["kernel_manager_class"] = SandboxedKernelManager
+        super().__init__(**kwargs)
 
     def reset_execution_trackers(self) -> None:
         super().reset_execution_trackers()
@@ -117,15 +136,18 @@ class ResilientExecute(Execute):
         except DeadKernelError:
             reason = ("the kernel died while running this cell (os._exit, a crash or the memory limit); "
                       "the following cells run in a fresh kernel")
-            cell.outputs.append(_error_output("KernelDied", reason))
+            cell.outputs.append(_error_output(KERNEL_DIED, reason))
         except CellTimeoutError:
-            reason = (f"the cell ran past the {self.timeout} s limit and could not be interrupted; "
+            reason = (f"the cell ran past the {self.timeout} s limit and ignored the interrupt; "
                       "the following cells run in a fresh kernel")
-            cell.outputs.append(_error_output("CellTimeoutError", reason))
+            cell.outputs.append(_error_output(KERNEL_STUCK, reason))
         self.log.warning("Cell %s: %s", cell_index, reason)
         self._restarts += 1
         await self._fresh_kernel()
         return cell
+
+    # nbclient binds the synchronous wrapper to its own coroutine: bind it to ours.
+    execute_cell = run_sync(async_execute_cell)
 
     async def _fresh_kernel(self) -> None:
         try:
@@ -149,6 +171,8 @@ BENIGN_STDERR: tuple[tuple[str, str], ...] = (
      r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWE] (tensorflow|external/local_xla|external/local_tsl|xla)/\S+:\d+\] .*"),
     ("absl C++ log (I, W or E level)",
      r"[IWE]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ \S+\.(cc|h):\d+\] .*"),
+    ("TensorFlow / absl Python logger (INFO or WARNING level)",
+     r"(INFO|WARNING):(tensorflow|absl):.*"),
     ("absl start-up notice",
      r"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"),
     ("TensorFlow CPU-feature notice (second line)",

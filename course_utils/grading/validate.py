@@ -56,13 +56,13 @@ def validate(path: Path, timeout: int = 60) -> Validation:
     from traitlets.config import Config
 
     from course_utils.grading.preprocessors import DropBenignStderr, ResilientExecute
-    from course_utils.grading.worker import _read_notebook, compare_with_release
+    from course_utils.grading.worker import compare_with_release, read_notebook
 
     result = Validation(notebook=str(path), assignment=None)
     if not path.exists():
         result.error = f"{path} does not exist"
         return result
-    nb, problem = _read_notebook(path)
+    nb, problem = read_notebook(path)
     if problem:
         result.error = problem + " (open it in Jupyter and save it again, or re-download the assignment)"
         return result

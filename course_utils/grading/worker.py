@@ -26,16 +26,20 @@ import json
 import logging
 import sys
 import time
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import nbformat
+# jsonschema (through nbformat) would import rfc3987_syntax, which builds an IRI grammar
+# at import time: about 1.5 s of CPU per graded submission, for a format check that
+# notebooks never use. In this short-lived process, pretend it is not installed.
+sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
-import course_utils  # noqa: F401  (quiet TensorFlow defaults for the grader process too)
-from course_utils.grading import gradebook
-from course_utils.grading.course import SetupError, nbgrader_config, run_converter
-from course_utils.grading.isolation import Limits
+import nbformat  # noqa: E402
+
+import course_utils  # noqa: E402,F401  (quiet TensorFlow defaults for the grader process too)
+from course_utils.grading import gradebook  # noqa: E402
+from course_utils.grading.course import SetupError, nbgrader_config, run_converter  # noqa: E402
+from course_utils.grading.isolation import Limits  # noqa: E402
 
 #: Notebooks larger than this are not parsed (outputs are cleared before grading anyway).
 MAX_NOTEBOOK_BYTES = 50 * 1024 ** 2
@@ -73,14 +77,21 @@ class Inspection:
     gradable: list[str] = field(default_factory=list)   # notebooks handed to nbgrader
 
 
-def _read_notebook(path: Path) -> tuple[nbformat.NotebookNode | None, str | None]:
+def read_notebook(path: Path) -> tuple[nbformat.NotebookNode | None, str | None]:
+    """``(notebook, None)``, or ``(None, what is wrong with the file)``."""
     size = path.stat().st_size
     if size > MAX_NOTEBOOK_BYTES:
         return None, f"{path.name} is too large to grade ({size / 1024 ** 2:.0f} MB)"
     try:
-        return nbformat.read(path, as_version=4), None
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        return None, f"{path.name} is not a notebook: not UTF-8 text"
+    try:
+        json.loads(text)
     except json.JSONDecodeError as exc:
         return None, f"{path.name} is not a valid notebook: invalid JSON at line {exc.lineno}, column {exc.colno}"
+    try:
+        return nbformat.reads(text, as_version=4), None
     except Exception as exc:  # nbformat's reader raises several kinds
         return None, f"{path.name} is not a valid notebook: {type(exc).__name__}: {exc}"
 
@@ -144,7 +155,7 @@ def inspect_submission(folder: Path, expected: list[str], release_dir: Path) -> 
     for name in expected:
         if name not in present:
             continue
-        nb, problem = _read_notebook(present[name])
+        nb, problem = read_notebook(present[name])
         if problem:
             found.errors.append(problem)
             present[name].unlink()  # nbgrader then scores this notebook as missing (zero)
@@ -178,7 +189,7 @@ def autograde_config(job: Job):
     limits = Limits(**job.limits)
     c = nbgrader_config(Path(job.course_root))
     c.Autograde.sanitize_preprocessors = [
-        ClearOutput, ForgetUnknownCells, DeduplicateIds, OverwriteKernelspec, OverwriteCells, CheckCellMetadata,
+        ClearOutput, DeduplicateIds, ForgetUnknownCells, OverwriteKernelspec, OverwriteCells, CheckCellMetadata,
     ]
     c.Autograde.autograde_preprocessors = [
         ResilientExecute, DropBenignStderr, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
@@ -220,8 +231,9 @@ def grade(job: Job) -> dict:
             logging.error("%s", exc)
             errors.append("nbgrader could not grade the submission: " + _last_line(str(exc)))
     timings["autograde"] = time.monotonic() - started - sum(timings.values())
+    autograded = root / "autograded" / job.student / job.assignment
     if graded:
-        notes += execution_notes(root / "autograded" / job.student / job.assignment, found.gradable)
+        notes += execution_notes(autograded, found.gradable)
     feedback: list[str] = []
     if graded and job.feedback:
         try:
@@ -247,6 +259,7 @@ def grade(job: Job) -> dict:
         notes=notes,
         errors=errors,
         feedback=feedback,
+        autograded=sorted(str(p.relative_to(root)) for p in autograded.glob("*.ipynb")) if graded else [],
         sandbox=job.sandbox,
         timings={k: round(v, 2) for k, v in timings.items()},
     )
@@ -255,6 +268,8 @@ def grade(job: Job) -> dict:
 
 def execution_notes(folder: Path, notebooks: list[str]) -> list[str]:
     """Cells that ran out of time or killed their kernel, from the autograded notebooks."""
+    from course_utils.grading.preprocessors import KERNEL_DIED, KERNEL_STUCK
+
     notes = []
     for name in notebooks:
         path = folder / f"{name}.ipynb"
@@ -263,9 +278,11 @@ def execution_notes(folder: Path, notebooks: list[str]) -> list[str]:
         for index, cell in enumerate(nbformat.read(path, as_version=4).cells):
             enames = {o.get("ename") for o in cell.get("outputs", []) if o.get("output_type") == "error"}
             label = cell.metadata.get("nbgrader", {}).get("grade_id") or f"#{index + 1}"
-            if "KernelDied" in enames:
+            if KERNEL_DIED in enames:
                 notes.append(f"cell {label} killed the kernel (the rest ran in a fresh one)")
-            elif enames & {"CellTimeoutError", "KeyboardInterrupt"}:
+            elif KERNEL_STUCK in enames:
+                notes.append(f"cell {label} ran out of time and ignored the interrupt (the rest ran in a fresh kernel)")
+            elif "CellTimeoutError" in enames:
                 notes.append(f"cell {label} ran out of time and was interrupted")
     return notes
 
