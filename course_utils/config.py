@@ -60,14 +60,17 @@ class Budget:
 # the quick one is sized for a 2-core CPU (see README, "Quick mode").
 BUDGETS: dict[str, tuple[Budget, Budget]] = {
     # notebook 03: context module + dense head (seed 000)
-    "context_module": (Budget(epochs=12, batch_size=128), Budget(epochs=2, train_size=3000, test_size=1000)),
+    # (full: sized so that notebook 03 runs in about 5 minutes on a 2-core CPU)
+    "context_module": (Budget(epochs=1, batch_size=128), Budget(epochs=1, train_size=1000, test_size=500)),
     # notebook 03: the numpy network trained with the hand-written dilated backprop
-    "numpy_context": (Budget(epochs=3, batch_size=64, train_size=6000, test_size=2000),
-                      Budget(epochs=1, batch_size=64, train_size=600, test_size=300)),
-    # notebook 05: standard vs separable nets
-    "separable_vs_standard": (Budget(epochs=10), Budget(epochs=2, train_size=3000, test_size=1000)),
-    # notebook 06: BN / regularisation experiments
-    "batchnorm": (Budget(epochs=10), Budget(epochs=2, train_size=3000, test_size=1000)),
+    "numpy_context": (Budget(epochs=1, batch_size=64, train_size=3000, test_size=1000),
+                      Budget(epochs=1, batch_size=64, train_size=256, test_size=200)),
+    # notebook 05: six small standard / separable nets (the full budget runs in minutes on a CPU)
+    "separable_vs_standard": (Budget(epochs=3, train_size=8000, test_size=2000),
+                              Budget(epochs=1, train_size=1500, test_size=500)),
+    # notebook 06: three small nets without / with BN (before, after the ReLU)
+    "batchnorm": (Budget(epochs=4, train_size=8000, test_size=2000),
+                  Budget(epochs=1, train_size=1500, test_size=500)),
     # notebook 08: small FCN on synthetic segmentation data
     "fcn": (Budget(epochs=15, batch_size=32, train_size=2000, test_size=200),
             Budget(epochs=3, batch_size=32, train_size=400, test_size=64)),

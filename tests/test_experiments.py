@@ -1,0 +1,64 @@
+"""The small training experiments of notebooks 05 and 06."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from course_utils import config, experiments
+
+
+def test_small_cnn_variants_differ_only_where_asked(keras):
+    shape = (28, 28, 1)
+    standard = experiments.small_cnn(shape, width=8)
+    separable = experiments.small_cnn(shape, width=8, conv="separable")
+    assert [type(l).__name__ for l in separable.layers].count("SeparableConv2D") == 3
+    assert type(separable.get_layer("stem")).__name__ == "Conv2D"  # the stem stays standard
+    assert separable.count_params() < standard.count_params() / 3
+    before = experiments.small_cnn(shape, width=8, batchnorm="before_relu")
+    after = experiments.small_cnn(shape, width=8, batchnorm="after_relu")
+    names = [l.name for l in before.layers]
+    assert names.index("block1_bn") < names.index("block1_relu")
+    names = [l.name for l in after.layers]
+    assert names.index("block1_relu") < names.index("block1_bn")
+    assert before.count_params() == after.count_params() == standard.count_params() + 4 * (8 + 16 + 32 + 32)
+    regularised = experiments.small_cnn(shape, width=8, dropout=0.3, weight_decay=1e-4)
+    assert "dropout" in [l.name for l in regularised.layers]
+    assert regularised.get_layer("stem").kernel_regularizer is not None
+    with pytest.raises(ValueError, match="conv"):
+        experiments.small_cnn(shape, conv="dilated")
+    with pytest.raises(ValueError, match="batchnorm"):
+        experiments.small_cnn(shape, batchnorm="everywhere")
+
+
+def test_augmentation_is_the_identity_at_inference(keras):
+    images = np.random.default_rng(0).random((3, 16, 16, 1)).astype("float32")
+    layers = experiments.augmentation(seed=1)
+    assert np.allclose(keras.ops.convert_to_numpy(layers(images, training=False)), images)
+    assert not np.allclose(keras.ops.convert_to_numpy(layers(images, training=True)), images)
+
+
+@pytest.mark.slow
+def test_fit_model_is_seeded_and_records_curves_and_probes():
+    budget = config.Budget(epochs=2, batch_size=64, train_size=200, test_size=64)
+    data = experiments.load_data(budget, "fashion_mnist")
+    assert data.x_train.shape == (200, 28, 28, 1) and data.title == "Fashion-MNIST"
+    assert experiments.load_data(budget, "fashion-mnist") is data  # cached
+
+    def build():
+        return experiments.small_cnn(data.input_shape, width=4, batchnorm="before_relu")
+
+    probed = experiments.fit_model("probed", build, data, budget, probe="block2_relu", probe_points=4)
+    plain = experiments.fit_model("plain", build, data, budget)
+    assert probed.history == plain.history  # same seed, and probing changes nothing
+    assert probed.dataset == "fashion_mnist" and probed.params == build().count_params()
+    assert len(probed.history["val_accuracy"]) == 2 and probed.test_accuracy == probed.history["val_accuracy"][-1]
+    # the per-step losses average back to Keras' epoch loss (batches of 64, 64, 64, 8)
+    weights = [64, 64, 64, 8]
+    for epoch in range(2):
+        steps = probed.step_loss[4 * epoch:4 * epoch + 4]
+        assert np.isclose(np.average(steps, weights=weights), probed.history["loss"][epoch], rtol=1e-4)
+    p = probed.probe
+    assert p["layer"] == "block2_relu" and p["mean"].shape == (len(p["steps"]), 16) and p["steps"][0] == 0
+    table = experiments.results_table([probed, plain])
+    assert list(table["run"]) == ["probed", "plain"] and "test accuracy" in table
