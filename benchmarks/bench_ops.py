@@ -2,7 +2,7 @@
 
 Every row times one forward + backward pass, ours and TensorFlow's, in the same
 process on the same float32 data: the best of ``--repeats`` runs after a warm-up
-run. TensorFlow's reference is the op plus ``GradientTape.gradient`` with
+run, the two sides taking turns. TensorFlow's reference is the op plus ``GradientTape.gradient`` with
 respect to the same inputs, results fetched as numpy arrays, run eagerly (the
 way a notebook calls it) or, with ``--tf-function``, compiled by ``tf.function``.
 
@@ -33,14 +33,20 @@ RESULTS = Path(__file__).parent / "results" / "ops.md"
 TARGET = 3.0
 
 
-def best_time(fn: Callable[[], object], repeats: int) -> float:
-    """Best wall-clock time of ``fn`` in seconds, after one warm-up call."""
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
+def best_times(functions: list[Callable[[], object]], repeats: int) -> list[float]:
+    """Best wall-clock time of each function in seconds, after one warm-up call each.
+
+    The functions take turns (ours, TensorFlow, ours, ...) so that a burst of
+    load from other processes hits both sides of a ratio alike.
+    """
+    for fn in functions:
         fn()
-        best = min(best, time.perf_counter() - start)
+    best = [float("inf")] * len(functions)
+    for _ in range(repeats):
+        for k, fn in enumerate(functions):
+            start = time.perf_counter()
+            fn()
+            best[k] = min(best[k], time.perf_counter() - start)
     return best
 
 
@@ -101,8 +107,8 @@ def conv_rows(tf, repeats, use_function, rng):
         pads = [[0, 0], [1, 1], [1, 1], [0, 0]]
         reference = tf_runner(tf, lambda x, w: tf.nn.conv2d(x, w, 1, pads), [x, w], dout, use_function)
         rows.append(
-            Row("conv 3x3, s1, p1 (im2col)", f"{x_shape} -> {n_filters}", best_time(ours, repeats),
-                best_time(reference, repeats), "tf.nn.conv2d", TARGET)
+            Row("conv 3x3, s1, p1 (im2col)", f"{x_shape} -> {n_filters}",
+                *best_times([ours, reference], repeats), "tf.nn.conv2d", TARGET)
         )
     return rows
 
@@ -125,12 +131,13 @@ def naive_rows(tf, repeats, use_function, rng):
 
     pads = [[0, 0], [1, 1], [1, 1], [0, 0]]
     reference = tf_runner(tf, lambda x, w: tf.nn.conv2d(x, w, 1, pads), [x, w], dout, use_function)
-    naive_time = best_time(naive, max(1, repeats // 5))
+    (naive_time,) = best_times([naive], max(1, repeats // 5))
+    vectorised_time, reference_time = best_times([vectorised, reference], repeats)
     return [
-        Row("conv 3x3 naive loops", f"{x_shape} -> {n_filters}", naive_time,
-            best_time(vectorised, repeats), "ours, im2col", None),
-        Row("conv 3x3 naive loops", f"{x_shape} -> {n_filters}", naive_time,
-            best_time(reference, repeats), "tf.nn.conv2d", None),
+        Row("conv 3x3 naive loops", f"{x_shape} -> {n_filters}", naive_time, vectorised_time,
+            "ours, im2col", None),
+        Row("conv 3x3 naive loops", f"{x_shape} -> {n_filters}", naive_time, reference_time,
+            "tf.nn.conv2d", None),
     ]
 
 
@@ -150,8 +157,8 @@ def pool_rows(tf, repeats, use_function, rng):
 
         reference = tf_runner(tf, fn, [x], dout, use_function)
         rows.append(
-            Row(f"max pool {pool}x{pool}, s{stride}, {padding}", str(x.shape), best_time(ours, repeats),
-                best_time(reference, repeats), "tf.nn.max_pool2d", TARGET)
+            Row(f"max pool {pool}x{pool}, s{stride}, {padding}", str(x.shape),
+                *best_times([ours, reference], repeats), "tf.nn.max_pool2d", TARGET)
         )
     return rows
 
@@ -187,7 +194,7 @@ def batchnorm_rows(tf, keras, repeats, use_function, rng):
         return out.numpy(), [g.numpy() for g in grads]
 
     return [
-        Row("batch norm, training", str(x.shape), best_time(ours, repeats), best_time(reference, repeats),
+        Row("batch norm, training", str(x.shape), *best_times([ours, reference], repeats),
             "keras BatchNormalization", TARGET)
     ]
 
@@ -260,7 +267,7 @@ def main() -> None:
         [
             "# Speed of course_utils.ops against TensorFlow (CPU)",
             "",
-            f"Written by `{command}` (best of {repeats} runs after a warm-up, "
+            f"Written by `{command}` (best of {repeats} alternating runs after a warm-up, "
             f"TensorFlow run {mode}); ratio = ours / reference.",
             "",
             *environment(tf),
