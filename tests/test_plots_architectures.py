@@ -1,0 +1,35 @@
+"""Figures of notebook 08."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from course_utils import plots  # noqa: E402
+from course_utils.plots import architectures as P  # noqa: E402
+
+
+def test_figures_draw():
+    rng = np.random.default_rng(0)
+    images = rng.uniform(size=(3, 16, 16, 3))
+    masks = rng.integers(0, 4, (3, 16, 16))
+    figs = [
+        P.plot_architecture_costs(pd.DataFrame({"network": ["a", "b"], "params": [10, 1000], "macs": [100, 1e6]})),
+        P.plot_dense_block_growth(24, 12, 4),
+        P.plot_segmentation_examples(images, masks, class_names=["bg", "a", "b", "c"], n=2),
+        P.plot_segmentation_examples(images, masks, masks, n=5),
+        P.plot_classical_segmentation(images[0], (3, 4), masks[0] > 1, masks[0]),
+        P.plot_coarse_masks(masks[0], {32: masks[1], 8: masks[2]}),
+        P.plot_shift_and_stitch({(0, 0): np.ones((2, 2)), (0, 1): np.ones((2, 1)), (1, 0): np.ones((1, 2)),
+                                 (1, 1): np.ones((1, 1))}, np.ones((3, 3)), 2),
+    ]
+    for fig in figs:
+        assert isinstance(fig, matplotlib.figure.Figure)
+        plt.close(fig)
+    assert len(figs[3].axes) == 9  # n=5 asked, 3 images given: 3 x (image, truth, prediction)
+    assert plots.plot_dense_block_growth is P.plot_dense_block_growth
