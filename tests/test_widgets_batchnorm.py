@@ -18,7 +18,7 @@ def test_training_mode_gives_mean_beta_and_std_gamma():
     s = w.stats
     assert abs(s["out_mean"] - (-1.0)) < 1e-6 and abs(s["out_std"] - 2.0) < 1e-3
     assert abs(s["batch_mean"] - 5.0) < 1.0 and "mean mu_B" in w.summary.value
-    assert len(w.figure.outputs) == 1
+    assert len(w.output.outputs) == 1
 
 
 def test_inference_uses_the_moving_statistics_and_says_when_they_are_stale():

@@ -14,7 +14,7 @@ def test_summary_shows_the_lecture_example_and_the_reduction_factor():
     text = w.summary.value
     assert "3*3*16*32 = 4608" in text and "3*3*16 + 16*32 = 656" in text
     assert "1/N + 1/Dk^2 = 1/32 + 1/9 = 0.1424" in text
-    assert w.comparison.standard == 4608 and len(w.figure.outputs) == 1
+    assert w.comparison.standard == 4608 and len(w.output.outputs) == 1
 
 
 def test_sliders_update_counts_and_the_ratio_matches_the_formula_without_biases():

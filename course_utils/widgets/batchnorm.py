@@ -17,7 +17,8 @@ import numpy as np
 
 from course_utils.ops import batchnorm_forward
 from course_utils.plots.batchnorm import plot_bn_histograms
-from course_utils.widgets.separable import _pre, _show
+from course_utils.widgets.backprop import show_figure
+from course_utils.widgets.separable import _pre
 
 __all__ = ["BatchNormExplorer", "batchnorm_explorer"]
 
@@ -30,7 +31,7 @@ class BatchNormExplorer(widgets.VBox):
 
     ``summary`` (an ``HTML`` widget) holds the batch and moving statistics and the
     mean and standard deviation of the output; ``stats`` the same numbers as a dict;
-    ``figure`` the histograms.
+    ``output`` the histograms.
     """
 
     def __init__(self, mean: float = 5.0, scale: float = 3.0, gamma: float = 1.0, beta: float = 0.0,
@@ -56,14 +57,14 @@ class BatchNormExplorer(widgets.VBox):
         self.momentum = widgets.Dropdown(options=[0.9, 0.99, 0.999], value=momentum, description="momentum",
                                          style=style)
         self.summary = widgets.HTML()
-        self.figure = widgets.Output()
+        self.output = widgets.Output()
         self.stats: dict[str, float] = {}
         for control in self.controls:
             control.observe(self._update, names="value")
         super().__init__([
             widgets.HBox([widgets.VBox([self.mean, self.scale, self.gamma, self.beta]),
                           widgets.VBox([self.batch_size, self.mode, self.steps, self.momentum])]),
-            self.summary, self.figure,
+            self.summary, self.output,
         ])
         self._update()
 
@@ -113,7 +114,7 @@ class BatchNormExplorer(widgets.VBox):
         fig, axes = plt.subplots(1, 2, figsize=(9.5, 2.8))
         plot_bn_histograms(x, out, bins=30, axes=axes, labels=["x"])
         axes[1].set_title(f"after BN ({self.mode.value})", fontsize=10)
-        _show(self.figure, fig)
+        show_figure(self.output, fig)
 
 
 def batchnorm_explorer(**kwargs) -> BatchNormExplorer:

@@ -10,25 +10,14 @@ their ratio and MobileNet's ``1/N + 1/Dk^2``; the figure shows them as bars.
 from __future__ import annotations
 
 import html
-import io
 
 import ipywidgets as widgets
-import matplotlib.pyplot as plt
-from IPython.display import Image
 
 from course_utils import params as course_params
 from course_utils.plots.separable import plot_conv_costs
+from course_utils.widgets.backprop import show_figure
 
 __all__ = ["SeparableCostExplorer", "separable_cost_explorer"]
-
-
-def _show(output: widgets.Output, fig) -> None:
-    """Replace what ``output`` shows by ``fig``, as a PNG (works with or without a live kernel)."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=85, bbox_inches="tight")
-    plt.close(fig)
-    output.outputs = ()
-    output.append_display_data(Image(data=buffer.getvalue(), format="png"))
 
 
 def _pre(lines: list[str]) -> str:
@@ -39,7 +28,7 @@ class SeparableCostExplorer(widgets.VBox):
     """Controls: ``c_in``, ``c_out``, ``kernel``, ``size`` (output height = width) and ``bias``.
 
     ``summary`` (an ``HTML`` widget) holds the counts as text; ``comparison`` is the
-    :class:`~course_utils.params.SeparableComparison` shown; ``figure`` the bar chart.
+    :class:`~course_utils.params.SeparableComparison` shown; ``output`` the bar chart.
     """
 
     def __init__(self, c_in: int = 16, c_out: int = 32, kernel: int = 3, size: int = 32, bias: bool = False):
@@ -55,13 +44,13 @@ class SeparableCostExplorer(widgets.VBox):
         self.size = slider(size, 1, 224, 1, "output size")
         self.bias = widgets.Checkbox(value=bias, description="count biases")
         self.summary = widgets.HTML()
-        self.figure = widgets.Output()
+        self.output = widgets.Output()
         self.comparison: course_params.SeparableComparison | None = None
         for control in self.controls:
             control.observe(self._update, names="value")
         super().__init__([
             widgets.HBox([widgets.VBox([self.c_in, self.c_out, self.kernel]), widgets.VBox([self.size, self.bias])]),
-            self.summary, self.figure,
+            self.summary, self.output,
         ])
         self._update()
 
@@ -87,7 +76,7 @@ class SeparableCostExplorer(widgets.VBox):
             f"  separable is {1 / mac_ratio:.1f}x cheaper",
         ]
         self.summary.value = _pre(lines)
-        _show(self.figure, plot_conv_costs(m, n, k, size=size, use_bias=bias))
+        show_figure(self.output, plot_conv_costs(m, n, k, size=size, use_bias=bias))
 
 
 def separable_cost_explorer(**kwargs) -> SeparableCostExplorer:
