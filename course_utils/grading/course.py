@@ -173,6 +173,14 @@ def build_course(root: Path, assignment: Assignment) -> Path:
 
 
 # ----------------------------------------------------------------------------- releases
+def shown(path: Path) -> str:
+    """``path`` relative to the repository when it is inside it (for messages)."""
+    try:
+        return str(path.relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
 def normalized_notebook(text: str) -> str:
     """A notebook as committed: no outputs, execution counts or run-time metadata.
 
@@ -190,8 +198,21 @@ def normalized_notebook(text: str) -> str:
     return nbformat.writes(nb) + "\n"
 
 
+_generated: dict[str, dict[str, bytes]] = {}
+
+
 def generate_release(assignment: Assignment) -> dict[str, bytes]:
-    """The release of ``assignment`` as nbgrader generates it: relative path -> content."""
+    """The release of ``assignment`` as nbgrader generates it: relative path -> content.
+
+    Generation is deterministic, so it is done once per source version and process.
+    """
+    key = assignment.fingerprint()
+    if key not in _generated:
+        _generated[key] = _generate_release(assignment)
+    return dict(_generated[key])
+
+
+def _generate_release(assignment: Assignment) -> dict[str, bytes]:
     with tempfile.TemporaryDirectory(prefix="course-release-") as tmp:
         release = build_course(Path(tmp), assignment)
         files: dict[str, bytes] = {}
@@ -230,7 +251,7 @@ def release(assignment: Assignment, check: bool = False,
     expected = generate_release(assignment)
     actual = committed_release(assignment)
     problems = release_differences(expected, actual)
-    where = assignment.release_dir.relative_to(REPO_ROOT)
+    where = shown(assignment.release_dir)
     if check:
         for problem in problems:
             log(f"{where}: {problem}")

@@ -170,7 +170,7 @@ BENIGN_STDERR: tuple[tuple[str, str], ...] = (
     ("TensorFlow / XLA C++ log (I, W or E level)",
      r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWE] (tensorflow|external/local_xla|external/local_tsl|xla)/\S+:\d+\] .*"),
     ("absl C++ log (I, W or E level)",
-     r"[IWE]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ \S+\.(cc|h):\d+\] .*"),
+     r"[IWE]\d{4} \d\d:\d\d:[\d.]+ +\d+ \S+\.(cc|h):\d+\] .*"),
     ("TensorFlow / absl Python logger (INFO or WARNING level)",
      r"(INFO|WARNING):(tensorflow|absl):.*"),
     ("absl start-up notice",

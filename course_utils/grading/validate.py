@@ -25,6 +25,7 @@ class Validation:
     assignment: str | None
     passed: list[tuple[str, float]] = field(default_factory=list)
     failed: list[tuple[str, float, str]] = field(default_factory=list)
+    hidden: list[tuple[str, float]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     error: str | None = None
 
@@ -47,6 +48,10 @@ def _full_failure(cell) -> str:
         if output.output_type == "error" and output.ename in ("CheckFailed", "NotAttempted", "AssertionError"):
             return f"{output.ename}: {output.evalue}".strip()
     return _failure(cell)
+
+
+def _only_comments(source: str) -> bool:
+    return all(not line.strip() or line.lstrip().startswith("#") for line in source.splitlines())
 
 
 def validate(path: Path, timeout: int = 60) -> Validation:
@@ -82,7 +87,9 @@ def validate(path: Path, timeout: int = 60) -> Validation:
         if utils.is_grade(cell) and cell.cell_type == "code":
             grade_id = cell.metadata.nbgrader["grade_id"]
             score, points = utils.determine_grade(cell)
-            if score == points:
+            if _only_comments(cell.source):  # its tests are hidden in this copy
+                result.hidden.append((grade_id, points))
+            elif score == points:
                 result.passed.append((grade_id, points))
             else:
                 result.failed.append((grade_id, points, _full_failure(cell)))
@@ -106,8 +113,10 @@ def report(result: Validation) -> str:
     if total == 0:
         lines.append("No tests found: is this an assignment notebook?")
     elif result.ok:
-        lines.append(f"All {total} visible tests pass. Hidden tests run when your work is graded.")
+        lines.append(f"All {total} visible tests pass.")
     else:
-        lines.append(f"{len(result.passed)} of {total} visible tests pass. Fix what is listed above before "
-                     "submitting; hidden tests run when your work is graded.")
+        lines.append(f"{len(result.passed)} of {total} visible tests pass: fix what is listed above before submitting.")
+    if result.hidden:
+        points = sum(p for _, p in result.hidden)
+        lines.append(f"{len(result.hidden)} hidden test cells ({points:g} pt) run when your work is graded.")
     return "\n".join(lines)

@@ -1,0 +1,236 @@
+"""The `course` commands of issue 7 end to end: release, grade (examples, re-runs, zip),
+validate; plus the small pieces they are built from."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import os
+import shutil
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_utils.cli import main as course
+from course_utils.grading import course as course_dir
+from course_utils.grading import samples
+from course_utils.grading.batch import collect_students, extract_zip, grade_batch, submissions_root
+from course_utils.grading.course import get_assignment, list_assignments
+from course_utils.grading.isolation import Limits, detect_sandbox, kernel_environment
+from course_utils.grading.preprocessors import strip_benign_stderr
+
+A1 = get_assignment("a1_arithmetic")
+FAST = ["--timeout", "10", "--quiet", "--no-feedback"]
+
+
+# ----------------------------------------------------------------------------- release
+def test_committed_releases_are_what_generation_produces(capsys):
+    assert course(["release", "--check"]) == 0, capsys.readouterr().out
+
+
+def test_release_check_catches_a_hand_edit_and_release_repairs_it(tmp_path, monkeypatch, capsys):
+    shutil.copytree(A1.release_dir, tmp_path / A1.name)
+    monkeypatch.setattr(course_dir, "RELEASES_DIR", tmp_path)
+    path = tmp_path / A1.name / "a1_arithmetic.ipynb"
+    path.write_text(path.read_text().replace("Assignment 1", "Assignment One"))
+    (tmp_path / A1.name / "notes.txt").write_text("by hand")
+    assert course(["release", "--check", A1.name]) == 1
+    out = capsys.readouterr()
+    assert "differs from what generation produces: a1_arithmetic.ipynb" in out.out
+    assert "not generated from solutions/ (remove it): notes.txt" in out.out
+    assert course(["release", A1.name]) == 0
+    assert course(["release", "--check", A1.name]) == 0
+    assert sorted(p.name for p in (tmp_path / A1.name).iterdir()) == ["a1_arithmetic.ipynb"]
+
+
+def test_sources_are_stored_without_outputs():
+    for name in list_assignments():
+        for path in get_assignment(name).source_dir.glob("*.ipynb"):
+            nb = nbformat.read(path, as_version=4)
+            assert all(not c.get("outputs") and c.get("execution_count") is None
+                       for c in nb.cells if c.cell_type == "code"), path
+
+
+def test_shipped_examples_are_what_the_sample_builder_makes():
+    for name in list_assignments():
+        assignment = get_assignment(name)
+        for student, nb in samples.example_class(assignment).items():
+            shipped = assignment.examples_dir / student / f"{assignment.notebooks[0]}.ipynb"
+            assert shipped.read_text() == nbformat.writes(nb) + "\n", f"{shipped}: run python -m course_utils.grading.samples"
+
+
+# ----------------------------------------------------------------------------- grade
+@pytest.fixture(scope="module")
+def examples(tmp_path_factory):
+    """The shipped example class of A1, graded through the command line."""
+    root = tmp_path_factory.mktemp("examples")
+    shutil.copytree(A1.examples_dir, root / "class")
+    out = root / "out"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = course(["grade", A1.name, str(root / "class"), "--jobs", "2", "--out", str(out), "--timeout", "10", "-q"])
+    with open(out / "grades.csv", newline="") as handle:
+        rows = {r["student_id"]: r for r in csv.DictReader(handle)}
+    return code, rows, root, printed.getvalue()
+
+
+def test_make_grade_flow_prints_a_gradebook(examples):
+    code, rows, _, printed = examples
+    assert code == 0
+    assert "6 submission(s): 5 ok, 1 not_attempted" in printed
+    assert printed.splitlines()[0].split() == ["student", "score", "status", "message"]
+    assert list(rows) == ["ada", "ben", "chloe", "dev", "eve", "finn"]
+    assert list(rows["ada"]) == ["student_id", "score", "max_score", "status", "message"]
+    full = rows["ada"]["max_score"]
+    assert (rows["ada"]["score"], rows["ada"]["status"]) == (full, "ok")
+    assert (rows["dev"]["score"], rows["dev"]["status"]) == ("0", "not_attempted")
+    assert float(rows["ben"]["score"]) < float(full) and "failed:" in rows["ben"]["message"]
+    assert "was edited (the original is graded)" in rows["eve"]["message"]
+    assert "ran out of time" in rows["finn"]["message"]
+
+
+def test_feedback_is_written_per_student_with_the_hints(examples):
+    _, _, root, _ = examples
+    html = (root / "out" / "feedback" / "ben" / "a1_arithmetic.html").read_text()
+    assert "Hint:" in html
+    assert {p.name for p in (root / "out" / "feedback").iterdir()} == {"ada", "ben", "chloe", "dev", "eve", "finn"}
+
+
+def test_a_rerun_grades_only_new_and_changed_submissions(examples):
+    _, rows, root, _ = examples
+    shutil.copytree(root / "class" / "ada", root / "class" / "gus")
+    nbformat.write(samples.answered(A1), root / "class" / "ben" / "a1_arithmetic.ipynb")
+    report = grade_batch(A1, root / "class", root / "out", jobs=2, limits=Limits(cell_timeout=10),
+                         progress=False, log=lambda m: None)
+    assert report.graded == ["ben", "gus"]
+    assert report.reused == ["ada", "chloe", "dev", "eve", "finn"]
+    by_id = {r["student_id"]: r for r in report.records}
+    assert by_id["ben"]["score"] == by_id["ben"]["max_score"] == by_id["gus"]["score"]
+    assert by_id["chloe"]["score"] == float(rows["chloe"]["score"])
+
+
+def test_a_class_zip_is_graded_and_cannot_write_outside(tmp_path):
+    archive = tmp_path / "class.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("export/ada/a1_arithmetic/a1_arithmetic.ipynb", nbformat.writes(samples.answered(A1)))
+        zf.writestr("export/dev/a1_arithmetic.ipynb", nbformat.writes(samples.release_notebook(A1)))
+        zf.writestr("export/__MACOSX/._ada", b"")
+        zf.writestr("../escaped.txt", b"outside")
+        link = zipfile.ZipInfo("export/dev/link")
+        link.external_attr = 0o120777 << 16
+        zf.writestr(link, "/etc/passwd")
+    report = grade_batch(A1, archive, tmp_path / "out", jobs=2, limits=Limits(cell_timeout=10), feedback=False,
+                         progress=False, log=lambda m: None)
+    assert [(r["student_id"], r["status"]) for r in report.records] == [("ada", "ok"), ("dev", "not_attempted")]
+    assert report.records[0]["score"] == report.records[0]["max_score"]
+    assert not (tmp_path / "escaped.txt").exists()
+
+
+def test_unusable_command_lines_exit_2(tmp_path, capsys):
+    assert course(["grade", "a9_nothing", str(tmp_path)] + FAST) == 2
+    assert "no assignment 'a9_nothing'" in capsys.readouterr().err
+    assert course(["grade", A1.name, str(tmp_path / "missing")] + FAST) == 2
+    (tmp_path / "empty").mkdir()
+    assert course(["grade", A1.name, str(tmp_path / "empty"), "--out", str(tmp_path / "out")] + FAST) == 2
+    (tmp_path / "bad.zip").write_bytes(b"not a zip")
+    assert course(["grade", A1.name, str(tmp_path / "bad.zip"), "--out", str(tmp_path / "out")] + FAST) == 2
+
+
+# ----------------------------------------------------------------------------- validate
+def test_validate_an_honest_notebook(tmp_path, capsys):
+    path = samples.write(samples.answered(A1), tmp_path, "a1_arithmetic.ipynb")
+    assert course(["validate", str(path), "--timeout", "30"]) == 0
+    out = capsys.readouterr().out
+    assert "(assignment a1_arithmetic)" in out and "All 7 visible tests pass" in out
+    assert "4 hidden test cells (8 pt) run when your work is graded" in out
+
+
+def test_validate_explains_failures_and_warns_about_edited_tests(tmp_path, capsys):
+    nb = samples.answered(A1, wrong=["sizes_c"], blank=["rf_step"])
+    samples.edit_cell(nb, "test_param_counts_p", lambda src: "pass")
+    path = samples.write(nb, tmp_path, "a1_arithmetic.ipynb")
+    assert course(["validate", str(path), "--timeout", "30"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL  test_sizes_c (2 pt)" in out and "Hint: with stride s" in out
+    assert "FAIL  test_rf_step (2 pt)" in out and "is not implemented yet" in out
+    assert "'test_param_counts_p' was edited (your change will be thrown away at grading)" in out
+
+
+def test_validate_reports_a_broken_file(tmp_path, capsys):
+    path = tmp_path / "a1_arithmetic.ipynb"
+    path.write_text('{"cells": [')
+    assert course(["validate", str(path)]) == 1
+    assert "ERROR: a1_arithmetic.ipynb is not a valid notebook: invalid JSON" in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------------------- pieces
+TF_LINES = (
+    "2026-01-01 10:00:00.123456: I tensorflow/core/util/port.cc:153] oneDNN custom operations are on. "
+    "You may see slightly different numerical results due to floating-point round-off errors.\n"
+    "W0000 00:00:1700000000.123456    1234 cuda_executor.cc:1228] INTERNAL: CUDA Runtime error\n"
+    "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+    "To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow with the "
+    "appropriate compiler flags.\n"
+    "/venv/lib/python3.11/site-packages/keras/src/layers/convolutional/base_conv.py:107: UserWarning: Do not "
+    "pass an `input_shape`/`input_dim` argument to a layer.\n"
+    "  super().__init__(activity_regularizer=activity_regularizer, **kwargs)\n"
+)
+
+
+def test_benign_stderr_is_exactly_tensorflows_own_lines():
+    assert strip_benign_stderr(TF_LINES) == ("", 6)
+    mine = "my debug line\nTraceback: tensorflow/core is broken\n"
+    assert strip_benign_stderr(TF_LINES + mine) == (mine, 6)
+    # a warning from the student's own code stays, and so does the line under it
+    own = "/home/student/a1/helper.py:3: UserWarning: careful\n  warnings.warn('careful')\n"
+    assert strip_benign_stderr(own) == (own, 0)
+    assert strip_benign_stderr("F0000 00:00:1700000000.123456 1 x.cc:1] fatal\n")[1] == 0
+
+
+def test_kernel_environment_is_clean(monkeypatch):
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    env = kernel_environment("/home/student")
+    assert not any(k.startswith("NBGRADER") for k in env) and "AWS_SECRET_ACCESS_KEY" not in env
+    assert env["HOME"] == "/home/student" and env["TF_CPP_MIN_LOG_LEVEL"] == "3" and env["OMP_NUM_THREADS"] == "1"
+
+
+def test_sandbox_choice(monkeypatch):
+    assert detect_sandbox("none") == "none"
+    with pytest.raises(ValueError, match="sandbox 'docker'"):
+        detect_sandbox("docker")
+    assert detect_sandbox("auto", install=False, log=lambda m: None) in ("bwrap", "unshare", "none")
+
+
+def test_student_folders_are_found_through_wrappers_and_checked(tmp_path):
+    root = tmp_path / "download" / "submitted"
+    (root / "ada" / "a1_arithmetic").mkdir(parents=True)
+    (root / "ada" / "a1_arithmetic" / "a1_arithmetic.ipynb").write_text("{}")
+    (root / "bad name!").mkdir()
+    (root / "notes.txt").write_text("")
+    (root / "ada" / "a1_arithmetic" / "link.ipynb").symlink_to("/etc/passwd")
+    assert submissions_root(tmp_path) == root
+    students, notes = collect_students(root, "a1_arithmetic")
+    assert [s.student_id for s in students] == ["ada", "bad name!"]
+    assert students[0].folder.name == "a1_arithmetic" and [p.name for p in students[0].files] == ["a1_arithmetic.ipynb"]
+    assert students[0].left_out == ["link.ipynb (a link)"]
+    assert "not a usable student id" in students[1].problem
+    assert notes == ["ignored notes.txt: not a student folder"]
+
+
+def test_zip_extraction_skips_escapes(tmp_path):
+    archive = tmp_path / "a.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("/abs.txt", b"x")
+        zf.writestr("ok/../../up.txt", b"x")
+        zf.writestr("ok/file.txt", b"x")
+    extract_zip(archive, tmp_path / "x")
+    assert sorted(str(p.relative_to(tmp_path / "x")) for p in (tmp_path / "x").rglob("*")) == ["ok", os.path.join("ok", "file.txt")]
+
+
+def test_submission_deadline_grows_with_the_notebook():
+    assert Limits(cell_timeout=10).submission_timeout(40) == 520
+    assert Limits().submission_timeout(0) == Limits().submission_timeout(1)
