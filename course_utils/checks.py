@@ -388,7 +388,7 @@ BANNED_MODULES = ("course_utils.ops", "tensorflow", "keras", "torch", "scipy", "
 
 
 def _referenced(fn: Callable[..., Any], seen: set[int]) -> Iterable[tuple[str, Any]]:
-    """(name, object) of the globals a function (and its nested code) refers to."""
+    """(name, object) of the globals and closure variables a function (and its nested code) uses."""
     code = getattr(fn, "__code__", None)
     if code is None or id(code) in seen:
         return
@@ -402,6 +402,11 @@ def _referenced(fn: Callable[..., Any], seen: set[int]) -> Iterable[tuple[str, A
     for name in sorted(names):
         if name in fn.__globals__:
             yield name, fn.__globals__[name]
+    for name, cell in zip(code.co_freevars, fn.__closure__ or ()):
+        try:
+            yield name, cell.cell_contents
+        except ValueError:  # an empty cell
+            continue
 
 
 def _banned(obj: Any, attribute_names: set[str]) -> str | None:

@@ -89,7 +89,7 @@ def test_make_grade_flow_prints_a_gradebook(examples):
     assert (rows["dev"]["score"], rows["dev"]["status"]) == ("0", "not_attempted")
     assert float(rows["ben"]["score"]) < float(full) and "failed:" in rows["ben"]["message"]
     assert "was edited (the original is graded)" in rows["eve"]["message"]
-    assert "ran out of time" in rows["finn"]["message"]
+    assert "ran out of time and was interrupted" in rows["finn"]["message"]
 
 
 def test_feedback_is_written_per_student_with_the_hints(examples):
@@ -234,3 +234,24 @@ def test_zip_extraction_skips_escapes(tmp_path):
 def test_submission_deadline_grows_with_the_notebook():
     assert Limits(cell_timeout=10).submission_timeout(40) == 520
     assert Limits().submission_timeout(0) == Limits().submission_timeout(1)
+
+
+def test_a2_is_graded_against_the_reference_layers(tmp_path):
+    a2 = get_assignment("a2_numpy_layers")
+    samples.write_class(a2, tmp_path / "class", {
+        "right": samples.answered(a2),
+        "mistakes": samples.answered(a2, wrong=["conv_backward", "batchnorm"]),
+        "cheater": samples.edit_cell(samples.answered(a2), "conv_forward", lambda src: (
+            "from course_utils.ops import conv2d_forward\n\n"
+            "def conv_forward(x, w, b, stride=1, pad=0):\n"
+            "    return conv2d_forward(x, w, b, stride=stride, padding=pad)")),
+    })
+    report = grade_batch(a2, tmp_path / "class", tmp_path / "out", jobs=2, limits=Limits(cell_timeout=60),
+                         feedback=False, progress=False, log=lambda m: None)
+    by_id = {r["student_id"]: r for r in report.records}
+    assert by_id["right"]["score"] == by_id["right"]["max_score"] == 21
+    failed = {t["grade_id"]: t["failure"] for t in by_id["mistakes"]["tests"] if t["score"] < t["points"]}
+    assert set(failed) == {"test_conv_backward", "test_conv_backward_hidden", "test_batchnorm", "test_batchnorm_hidden"}
+    assert "[conv_backward dx for x(2, 5, 5, 3)" in failed["test_conv_backward"]
+    cheat = {t["grade_id"]: t.get("failure", "") for t in by_id["cheater"]["tests"] if t["score"] < t["points"]}
+    assert "uses 'conv2d_forward' from course_utils.ops" in cheat["test_conv_forward"]

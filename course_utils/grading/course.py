@@ -255,6 +255,8 @@ def release(assignment: Assignment, check: bool = False,
     if check:
         for problem in problems:
             log(f"{where}: {problem}")
+        if not problems:
+            log(f"{where}: up to date")
         return not problems
     if problems:
         if assignment.release_dir.exists():

@@ -285,6 +285,16 @@ class SandboxedKernelManager(AsyncKernelManager):
         kw["env"] = kernel_environment(SANDBOX_HOME if self.sandbox == "bwrap" else home)
         return await super()._async_pre_start_kernel(**kw)
 
+    async def _async_interrupt_kernel(self) -> None:
+        """Signals do not cross into bubblewrap's PID namespace: ask the kernel to interrupt
+        itself over its control channel (ipykernel then sends itself SIGINT)."""
+        if self.sandbox != "bwrap" or not self.has_kernel:
+            return await super()._async_interrupt_kernel()
+        self._connect_control_socket()
+        self.session.send(self._control_socket, self.session.msg("interrupt_request", content={}))
+
+    interrupt_kernel = _async_interrupt_kernel  # AsyncKernelManager binds the name to its own method
+
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         cmd = super().format_kernel_cmd(extra_arguments)
         if self.sandbox == "bwrap":

@@ -43,6 +43,32 @@ MISTAKES: dict[str, dict[str, str]] = {
         # forgets that the pooling halves the size
         "sizes_c": "sizes_c = [60, 60, 60, 56, 28, 13]",
     },
+    "a2_numpy_layers": {
+        # overwrites instead of adding where windows overlap
+        "conv_backward": "def conv_backward(dout, cache):\n"
+                         "    x, w, b, stride, pad = cache\n"
+                         "    kh, kw = w.shape[:2]\n"
+                         "    xp = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))\n"
+                         "    dxp, dw = np.zeros_like(xp), np.zeros_like(w)\n"
+                         "    for i in range(dout.shape[1]):\n"
+                         "        for j in range(dout.shape[2]):\n"
+                         "            r, c = slice(i * stride, i * stride + kh), slice(j * stride, j * stride + kw)\n"
+                         "            dw += np.tensordot(xp[:, r, c, :], dout[:, i, j, :], axes=([0], [0]))\n"
+                         "            dxp[:, r, c, :] = np.tensordot(dout[:, i, j, :], w, axes=([1], [3]))\n"
+                         "    return dxp[:, pad:pad + x.shape[1], pad:pad + x.shape[2], :], dw, dout.sum(axis=(0, 1, 2))",
+        # the unbiased variance (numpy's ddof=1) instead of the batch's own
+        "batchnorm": "def batchnorm_forward(x, gamma, beta, eps=1e-3):\n"
+                     "    axes = tuple(range(x.ndim - 1))\n"
+                     "    inv_std = 1.0 / np.sqrt(x.var(axis=axes, ddof=1) + eps)\n"
+                     "    x_hat = (x - x.mean(axis=axes)) * inv_std\n"
+                     "    return gamma * x_hat + beta, (x_hat, gamma, inv_std)\n\n\n"
+                     "def batchnorm_backward(dout, cache):\n"
+                     "    x_hat, gamma, inv_std = cache\n"
+                     "    axes = tuple(range(dout.ndim - 1))\n"
+                     "    g = dout * gamma\n"
+                     "    dx = inv_std * (g - g.mean(axis=axes) - x_hat * (g * x_hat).mean(axis=axes))\n"
+                     "    return dx, (dout * x_hat).sum(axis=axes), dout.sum(axis=axes)",
+    },
 }
 
 
@@ -156,7 +182,7 @@ EXAMPLES_README = """# Example submissions
 
 * `ada`: every answer right (full marks);
 * `ben`: typical mistakes (partial credit, with the checks' hints in the feedback);
-* `chloe`: answered the first exercise only;
+* `chloe`: answered one exercise only;
 * `dev`: handed in the release unchanged (score 0, status `not_attempted`);
 * `eve`: edited a test cell so that it passes; the grader restores it (honest score);
 * `finn`: an infinite loop in one answer; that cell times out and the rest is graded.
