@@ -14,6 +14,8 @@ help:
 	@echo "make lab       open the course in JupyterLab (sets everything up first)"
 	@echo "make test      run the whole test suite in quick mode (sets everything up first)"
 	@echo "make notebooks re-execute the notebooks and save their outputs (authors)"
+	@echo "make grade     grade the example submissions of every assignment (instructors)"
+	@echo "make release   regenerate assignments/ from solutions/ (instructors)"
 	@echo "make clean     remove .venv and caches"
 
 # Re-installs only when pyproject.toml changed since the last install.
@@ -39,6 +41,18 @@ test: $(STAMP)
 # For authors: execute every notebook with the full budget and save its outputs.
 notebooks: setup
 	$(BIN)/course notebooks run
+
+# Instructors: autograde the example classes shipped in solutions/examples/ and print
+# their gradebooks (grades/<assignment>/grades.csv, feedback in grades/<assignment>/feedback).
+# Your own class: .venv/bin/course grade ASSIGNMENT SUBMISSIONS --jobs N (see docs/grading.md).
+GRADE_JOBS ?= 2
+grade: $(STAMP)
+	$(BIN)/course grade a1_arithmetic --jobs $(GRADE_JOBS)
+	$(BIN)/course grade a2_numpy_layers --jobs $(GRADE_JOBS)
+
+# Instructors: regenerate the student releases after editing solutions/ (CI runs --check).
+release: $(STAMP)
+	$(BIN)/course release
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info
