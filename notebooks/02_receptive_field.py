@@ -1,0 +1,484 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 02 · Receptive fields
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/advanced-convolutions/course/blob/main/notebooks/02_receptive_field.ipynb)
+#
+# The **receptive field** (RF) of a unit is the patch of the input image it depends on. A
+# $3\times3$ convolution sees $3\times3$ pixels; a unit deep in a network sees much more,
+# because it looks at units that themselves look at patches. This notebook
+#
+# 1. answers the notes' question: how do we get a $5\times5$ RF with $3\times3$ kernels?
+# 2. derives the **jump / rf / start** recurrences and replays the notes' walk-through
+#    ($10\times10 \to 8\times8 \to 6\times6 \to$ max-pool $\to 3\times3$), slips included;
+# 3. shows how **stride and pooling** make the RF grow faster, and why padding does not;
+# 4. computes the RF of real networks (VGG16, ResNet50, MobileNetV2), checked by gradients;
+# 5. contrasts the **theoretical** RF with the **effective** one, and says why it matters
+#    for dense prediction;
+# 6. ends with an explorer and exercises.
+#
+# Every table comes from `course_utils.receptive_field`, which reads plain layer lists
+# (`["conv3", "conv3", "pool2"]`) and Keras models alike, and every RF is checked once more
+# by measuring which input pixels a unit's gradient reaches.
+
+# %%
+# Open in Colab: https://colab.research.google.com/github/advanced-convolutions/course/blob/main/notebooks/02_receptive_field.ipynb
+# On Colab this installs the course package; elsewhere it does nothing.
+import sys
+if "google.colab" in sys.modules:
+    import subprocess
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/advanced-convolutions/course"], check=True)
+
+# %%
+import course_utils  # first: keeps TensorFlow's start-up messages out of the notebook
+
+import keras
+import numpy as np
+import pandas as pd
+
+from course_utils import arithmetic, params, plots, widgets
+from course_utils import receptive_field as rf
+from course_utils.exercises import nb02
+
+keras.utils.set_random_seed(0)
+
+
+def conv_stack(size, layers, name):
+    """A Keras Sequential of ``layers`` on a one-channel size x size input."""
+    return keras.Sequential([keras.Input((size, size, 1))] + layers, name=name)
+
+
+# %% [markdown]
+# ## 1. Stacking $3\times3$ convolutions
+#
+# The notes: *"We get a receptive field of $3\times3$ when we convolve by $3\times3$. What
+# should we do to get a receptive field of $5\times5$ when we convolve by $3\times3$?"*
+# Stack a second one. Each unit of layer 2 looks at $3\times3$ units of layer 1, and
+# neighbouring layer-1 units are one pixel apart, so together they cover
+# $3 + 2 = 5$ pixels along each axis. Below, along one axis of a $7$-pixel input: every
+# layer's units sit at the centre of their receptive field, and the blue cone is what the
+# central output unit depends on.
+
+# %%
+fig = plots.plot_rf_stack(["conv3", "conv3"], input_size=7)
+
+# %% [markdown]
+# Three layers see $7\times7$, $n$ layers $(2n+1)\times(2n+1)$. Why not use one $5\times5$ or
+# $7\times7$ kernel instead? VGG's argument: the stack has **fewer parameters** and **more
+# non-linearities** (a ReLU after every layer). With 64 channels in and out:
+
+# %%
+rows = []
+for name, layers in [("one 5x5", ["conv5-64"]), ("two 3x3", ["conv3-64", "conv3-64"]),
+                     ("one 7x7", ["conv7-64"]), ("three 3x3", ["conv3-64"] * 3)]:
+    p = params.parameter_table(layers, input_size=32, input_channels=64)
+    rows.append({"stack": name, "RF": int(rf.receptive_field_table(layers)["rf"].iloc[-1]),
+                 "parameters": p.attrs["total"], "ReLUs": len(layers)})
+pd.DataFrame(rows)
+
+# %% [markdown]
+# ## 2. The recurrences
+#
+# Follow four numbers through the layers, along each axis (the notes write them for
+# layer $l$ from layer $l-1$):
+#
+# $$n_{out} = \left\lfloor \frac{n_{in} + 2p - k}{s} \right\rfloor + 1 \qquad
+# j_{out} = j_{in}\, s \qquad r_{out} = r_{in} + (k - 1)\, j_{in} \qquad
+# start_{out} = start_{in} + \left(\frac{k - 1}{2} - p\right) j_{in}$$
+#
+# * $n$: the number of units (the output size of notebook 01);
+# * $j$, the **jump**: how many input pixels apart two neighbouring units are. It starts at
+#   1 and is multiplied by every stride;
+# * $r$, the **receptive field**: each new layer adds $k-1$ neighbouring units, which are
+#   $j_{in}$ pixels apart;
+# * $start$: the centre of the first unit's RF, in input pixels (the first pixel's centre
+#   is 0). Padding moves it; it never changes $r$.
+#
+# The input itself has $j = 1$, $r = 1$, $start = 0$. A dilated kernel enters with its span
+# $k_{eff} = d(k-1)+1$, a pooling layer like a convolution with its window and stride.
+#
+# The notes then write three one-layer examples:
+#
+# * $RF1 = 1 + (3-1)\cdot 1 = 3$
+# * $RF2 = 1 + (3-1)\cdot(1\cdot1) = 3$ "(padding has no effect)"
+# * $RF3 = 1 + (3-1)\cdot(1\cdot2) = 4$ "(stride has effect!)"
+#
+# Evaluate them:
+
+# %%
+print("RF1 =", 1 + (3 - 1) * 1, " RF2 =", 1 + (3 - 1) * (1 * 1), " RF3 =", 1 + (3 - 1) * (1 * 2))
+
+# %% [markdown]
+# The third line is $5$, not $4$. It is also worth reading what it describes: $j_{in} = 2$,
+# so the $3\times3$ kernel is applied to units that are already 2 pixels apart, i.e.
+# **after** a stride-2 layer. A stride never widens the RF of its own layer; it multiplies
+# the jump, and the *next* layer grows twice as fast. The tables of the corresponding
+# stacks (a 10-pixel input):
+
+# %%
+for layers in (["conv3"], ["conv3p1"], ["conv3s2"], ["conv1s2", "conv3"], ["conv3s2", "conv3"]):
+    t = rf.receptive_field_table(layers, input_size=10)
+    print(f"{' -> '.join(layers):16s} jump {t['jump'].tolist()}  rf {t['rf'].tolist()}")
+
+# %% [markdown]
+# `conv3p1` (padding 1) has the same RF as `conv3`; `conv3s2` alone still sees 3 pixels;
+# the notes' RF3 is the 3x3 layer that follows a stride of 2 from a 1x1 layer (RF 5), and
+# after a $3\times3$ stride-2 layer the next $3\times3$ reaches 7.
+#
+# ## 3. The walk-through of the notes
+#
+# *"The network is $10\times10$ | $8\times8$ | $6\times6$. Our RF currently is $5\times5$.
+# If we apply MaxPooling then ... add $3\times3$ again ..."* The stack is two $3\times3$
+# convolutions, a $2\times2$ max-pool and another $3\times3$ convolution, no padding. The
+# recurrences with the numbers in:
+
+# %%
+WALK = ["conv3", "conv3", "pool2", "conv3"]
+for line in plots.walkthrough_lines(WALK, input_size=10):
+    print(line)
+
+# %% [markdown]
+# RF 5 after the two convolutions, 6 after the pooling, 10 at the end, as in the notes. One
+# more slip: the notes write the pooling line as $n_{out} = (6 + 2\cdot0 - 2)/2 = 3$, without
+# the $+1$. As written it is 2:
+
+# %%
+print("as written   (6 + 2*0 - 2)/2     =", (6 + 2 * 0 - 2) / 2)
+print("the formula  (6 + 2*0 - 2)//2 + 1 =", (6 + 2 * 0 - 2) // 2 + 1,
+      "| course_utils.arithmetic:", arithmetic.pool_output_size(6, 2),
+      "| Keras MaxPooling2D:", keras.layers.MaxPooling2D(2).compute_output_shape((1, 6, 6, 1))[1])
+
+# %% [markdown]
+# The whole table, from the plain list and from the same network built in Keras (the two
+# must agree), with the RF of the first unit of every layer drawn on the $10\times10$ input:
+
+# %%
+walk_model = conv_stack(10, [keras.layers.Conv2D(1, 3, name="conv3"), keras.layers.Conv2D(1, 3, name="conv3_2"),
+                             keras.layers.MaxPooling2D(2, name="pool2"), keras.layers.Conv2D(1, 3, name="conv3_3")],
+                        name="walkthrough")
+walk_table = rf.receptive_field_table(WALK, input_size=10)
+keras_table = rf.receptive_field_table(walk_model)
+columns = ["n_out", "jump", "rf", "start"]
+print("Keras model and list agree:", keras_table[columns].equals(walk_table[columns]))
+walk_table
+
+# %%
+grid_image = np.indices((10, 10)).sum(axis=0) % 2 * 0.15 + 0.8      # a faint 10x10 checkerboard
+fig = plots.plot_rf_boxes(grid_image, WALK, unit=(0, 0),
+                          title="RF of unit (0, 0) of each layer on the 10x10 input")
+
+# %% [markdown]
+# The last unit sees all 10 pixels, and its RF is centred on $start = 4.5$, the middle of
+# pixels 0 to 9. The formulas can be checked without them: the gradient of a unit with
+# respect to the input is non-zero exactly on the pixels it depends on.
+# `empirical_receptive_field` measures it on a copy of the Keras model made linear and
+# positive (so nothing cancels), for unit $(0, 0)$ of every layer:
+
+# %%
+walk_analysis = rf.analyse(walk_model)
+for layer in ["conv3", "conv3_2", "pool2", "conv3_3"]:
+    measured = rf.empirical_receptive_field(walk_model, layer, unit=(0, 0))
+    print(f"{layer:8s} gradient box {measured.bbox} -> {measured.size[0]}x{measured.size[1]}, "
+          f"table box {walk_analysis.box(layer, (0, 0), clip=True)}")
+
+# %% [markdown]
+# The same cone along one axis: pooling halves the number of units and doubles the
+# spacing, so the last $3\times3$ kernel spans $2\cdot(3-1) = 4$ more pixels.
+
+# %%
+fig = plots.plot_rf_stack(WALK, input_size=10)
+
+# %% [markdown]
+# ## 4. Stride, pooling, padding
+#
+# Unrolling the recurrence,
+#
+# $$r_L = 1 + \sum_{l=1}^{L} (k_l - 1) \prod_{i<l} s_i ,$$
+#
+# every kernel's growth is multiplied by all the strides below it. Depth alone grows the RF
+# linearly; each stride (or pooling) multiplies the growth of everything above it; dilation
+# (notebook 03) grows it without touching the resolution.
+
+# %%
+STACKS = {
+    "six 3x3": ["conv3"] * 6,
+    "stride 2 in layer 2": ["conv3", "conv3s2"] + ["conv3"] * 4,
+    "pool after layer 2": ["conv3", "conv3", "pool2", "conv3", "conv3", "conv3"],
+    "dilations 1, 2, 4, 8": ["conv3", "conv3d2", "conv3d4", "conv3d8"],
+}
+fig = plots.plot_rf_growth(STACKS)
+
+# %%
+layers = STACKS["stride 2 in layer 2"]
+layer_specs = [s for s in rf.analyse(layers).network if s.kind != "input"]
+closed_form = 1 + sum((s.effective_kernel[0] - 1) * int(np.prod([t.stride[0] for t in layer_specs[:i]]))
+                      for i, s in enumerate(layer_specs))
+print("closed form:", closed_form, "| table:", int(rf.receptive_field_table(layers)["rf"].iloc[-1]))
+
+# %% [markdown]
+# Padding changes what the units look at, not how much: with `"same"` padding the RF
+# sizes are those of the walk-through, only `start` moves (the first unit is centred on a
+# padded position) and the maps do not shrink:
+
+# %%
+same = rf.receptive_field_table(["conv3same", "conv3same", "pool2same", "conv3same"], input_size=10)
+pd.DataFrame({"layer": walk_table["layer"], "rf valid": walk_table["rf"], "rf same": same["rf"],
+              "start valid": walk_table["start"], "start same": same["start"],
+              "n_out valid": walk_table["n_out"], "n_out same": same["n_out"]})
+
+# %% [markdown]
+# ## 5. Receptive fields of real networks
+#
+# The same function reads any Keras model. VGG16 (built with `weights=None`: the weights do
+# not change the RF) is five blocks of $3\times3$ convolutions with `"same"` padding, each
+# closed by a $2\times2$ max-pool:
+
+# %%
+vgg = keras.applications.VGG16(weights=None, include_top=False, input_tensor=keras.Input((224, 224, 3), name="image"))
+vgg_table = rf.receptive_field_table(vgg)
+vgg_table
+
+# %% [markdown]
+# A unit of `block5_conv3` sees $196\times196$ pixels and one of `block5_pool` $212\times212$,
+# almost the whole $224\times224$ image, while `block1_conv2` sees only $5\times5$. The jump
+# of 32 at the end is the product of the five pooling strides. Check one row by gradient on
+# the real VGG16 (central unit of `block3_pool`):
+
+# %%
+measured = rf.empirical_receptive_field(vgg, "block3_pool")
+table_rf = int(vgg_table.set_index("layer").loc["block3_pool", "rf"])
+print(f"block3_pool: gradient box {measured.size[0]}x{measured.size[1]}, table RF {table_rf}")
+
+# %% [markdown]
+# Deeper networks see far more than their input: the theoretical RF of ResNet50's and
+# MobileNetV2's last layers is larger than the $224\times224$ image (branches and merges
+# included; the outer part of such an RF covers only padding):
+
+# %%
+rows = []
+for build in (keras.applications.ResNet50, keras.applications.MobileNetV2):
+    net = build(weights=None, include_top=False, input_shape=(224, 224, 3))
+    last = rf.receptive_field_table(net).iloc[-1]
+    rows.append({"network": net.name, "layers": len(net.layers), "last layer": last["layer"],
+                 "output": f"{last['n_out']}x{last['n_out']}", "jump": last["jump"], "RF": last["rf"]})
+pd.DataFrame(rows)
+
+# %% [markdown]
+# ## 6. Theoretical and effective receptive field
+#
+# The RF above is **theoretical**: the pixels a unit *can* depend on. Luo et al. (2016,
+# *Understanding the effective receptive field in deep convolutional neural networks*)
+# measured how much each pixel *actually* influences a unit, with the same gradient, and
+# found the influence concentrated in a Gaussian-like blob in the middle of the RF, much
+# smaller than the RF itself: the **effective** receptive field. The notes put it as "the
+# information in each pixel stays localised".
+#
+# We measure it on a small network: six $3\times3$ convolutions with ReLU and `"same"`
+# padding on a $32\times32$ input (theoretical RF $13\times13$), once with random
+# (Glorot) weights and once with all weights equal to one. The map is the average of the
+# absolute input gradient of the central unit over 8 random inputs; the dashed square is
+# the theoretical RF.
+
+# %%
+def small_net(init, name):
+    layers = [keras.layers.Conv2D(16, 3, padding="same", activation="relu", kernel_initializer=init,
+                                  name=f"conv{i + 1}") for i in range(6)]
+    return conv_stack(32, layers, name=name)
+
+
+def mean_gradient(model, inputs=8):
+    """|d unit / d input| of the central unit, averaged over random inputs (Luo et al.)."""
+    return np.mean([rf.empirical_receptive_field(model, exact=False, seed=s).gradient for s in range(inputs)], axis=0)
+
+
+random_net = small_net(keras.initializers.GlorotUniform(seed=0), "random_init")
+ones_net = small_net("ones", "ones_init")
+maps = {"exact (linear, positive copy)": rf.empirical_receptive_field(random_net).gradient,
+        "random init, ReLU": mean_gradient(random_net),
+        "ones init, ReLU": mean_gradient(ones_net)}
+box = rf.analyse(random_net).box()
+print("theoretical RF of the central unit (top, left, bottom, right):", box)
+fig = plots.plot_effective_rf(maps, box=box)
+
+# %% [markdown]
+# Every pixel inside the box has a non-zero gradient, but most of the influence sits in the
+# middle. Even the exact, all-positive linear network is peaked: a centre pixel reaches the
+# output through many more paths than a pixel at the edge of the RF (along each axis the number of
+# paths is a trinomial coefficient). Summarised as the side of the square around the
+# centre that holds 50% and 95% of the gradient, and as its standard deviation:
+
+# %%
+rows = []
+for name, g in maps.items():
+    sd_rows, sd_cols = plots.effective_rf_spread(g)
+    rows.append({"network": name, "theoretical RF": int(box[2] - box[0] + 1),
+                 "50% of the gradient": plots.effective_rf_size(g, 0.5),
+                 "95% of the gradient": plots.effective_rf_size(g, 0.95), "std (pixels)": round(sd_cols, 2)})
+pd.DataFrame(rows)
+
+# %% [markdown]
+# The gap grows with depth. For $n$ stacked $3\times3$ layers with equal positive weights
+# the gradient along one axis is the $n$-fold convolution of $(1, 1, 1)$: its standard
+# deviation is $\sqrt{2n/3}$ (the sum of $n$ independent uniform steps in $\{-1, 0, 1\}$),
+# so the effective RF grows like $\sqrt{n}$ while the theoretical one grows like $n$:
+
+# %%
+rows = []
+for n in (1, 2, 4, 8, 16):
+    model = conv_stack(64, [keras.layers.Conv2D(1, 3, padding="same") for _ in range(n)], name=f"depth_{n}")
+    g = rf.empirical_receptive_field(model).gradient
+    rows.append({"layers": n, "theoretical RF": int(rf.receptive_field_table(model)["rf"].iloc[-1]),
+                 "effective RF (95%)": plots.effective_rf_size(g, 0.95),
+                 "std measured": round(plots.effective_rf_spread(g)[1], 3), "sqrt(2n/3)": round(np.sqrt(2 * n / 3), 3)})
+depth = pd.DataFrame(rows)
+plots.plot_rf_vs_erf(depth["layers"], depth["theoretical RF"], depth["effective RF (95%)"])
+depth
+
+# %% [markdown]
+# Training widens the effective RF (Luo et al. see it grow during training), and stride,
+# pooling and dilation widen both. The practical lesson: make the theoretical RF
+# comfortably larger than the objects the network must see whole.
+#
+# ### Why it matters for dense prediction
+#
+# A classifier needs one answer per image, and its last layers may see the whole image
+# through pooling. **Dense prediction** (segmentation, super-resolution, denoising,
+# keypoints) needs an answer *per pixel*, and each answer should be informed both by the
+# pixel's neighbourhood (edges, for precise boundaries) and by the wider context (is this
+# grey patch road or sky?). That requires a large RF **and** full resolution:
+#
+# * depth alone: the RF grows by 2 per $3\times3$ layer: 14 layers to cover a $28\times28$
+#   image;
+# * strides / pooling: fast growth, but the map shrinks and must be upsampled again
+#   (transposed convolution, notebook 04; FCN, notebook 08);
+# * dilation: exponential growth at full resolution. Yu & Koltun's context module
+#   (notebook 03) reaches RF 67 in 8 layers:
+
+# %%
+context = ["conv3", "conv3", "conv3d2", "conv3d4", "conv3d8", "conv3d16", "conv3", "conv1"]
+print("RF after each layer of the context module:", rf.receptive_field_table(context)["rf"].tolist()[1:])
+print("3x3 layers needed to cover 28 pixels without stride or dilation:",
+      next(n for n in range(1, 30) if rf.receptive_field_table(["conv3"] * n)["rf"].iloc[-1] >= 28))
+
+# %% [markdown]
+# ## 7. Explorer
+#
+# Build a stack layer by layer: each button adds a layer ('same' padding, so the map never
+# runs out), and the squares show the RF of the central unit after every layer on a
+# Fashion-MNIST image (a drawn image when the dataset is not available). With a stride or a
+# pooling in the stack the cyan dots mark the centres of the last layer's units: their
+# spacing is the jump. How few layers cover the whole $28\times28$ image? Which stack does it
+# without a stride?
+
+# %%
+builder = widgets.receptive_field_builder(layers=["conv3", "conv3"])
+builder
+
+# %% [markdown]
+# ## 8. Exercises
+#
+# Replace `None` with your answer and run the cell. Solutions are folded below each one.
+#
+# **1.** How many stacked $3\times3$ convolutions (stride 1) does a unit need to see a
+# $5\times5$ patch?
+
+# %%
+answer = None
+result = nb02.five_by_five.check(answer)
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# answer = 2          # 1 + 2 + 2 = 5
+# ```
+# </details>
+#
+# **2.** What is the RF of the last layer of `nb02.STACK`
+# (`conv3 -> conv3 stride 2 -> conv3 -> pool2 -> conv3`, no padding)? And **3.** its jump?
+
+# %%
+print(nb02.STACK)
+answer = None
+result = nb02.stack_rf.check(answer)
+
+# %%
+answer = None
+result = nb02.stack_jump.check(answer)
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# # r: 1 -> 3 -> 5 -> 5 + 2*2 = 9 -> 9 + 1*2 = 11 -> 11 + 2*4 = 19;  j: 1 -> 1 -> 2 -> 2 -> 4 -> 4
+# answer = 19         # exercise 2
+# answer = 4          # exercise 3
+# ```
+# </details>
+#
+# **4.** Write `receptive_field(layers)` for a list of `(kernel, stride)` pairs, using the
+# recurrences.
+
+# %%
+def receptive_field(layers):
+    ...
+
+
+answer = None  # replace with: answer = receptive_field
+result = nb02.receptive_field_function.check(answer)
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# def receptive_field(layers):
+#     r, j = 1, 1
+#     for k, s in layers:
+#         r += (k - 1) * j     # uses the jump *before* this layer's stride
+#         j *= s
+#     return r
+#
+# answer = receptive_field
+# ```
+# </details>
+#
+# **5.** With at most four $3\times3$ convolutions, all of stride 1, build a stack (tokens
+# like `"conv3"` or `"conv3d2"`) whose RF covers a whole $28\times28$ image.
+
+# %%
+answer = None
+result = nb02.cover_the_image.check(answer)
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# answer = ["conv3", "conv3d2", "conv3d4", "conv3d8"]    # RF 3, 7, 15, 31: dilation doubles the growth
+# ```
+# </details>
+#
+# ## Summary
+#
+# * Stacking $3\times3$ convolutions grows the RF by 2 per layer: two give $5\times5$,
+#   with fewer parameters than one $5\times5$.
+# * $j_{out} = j_{in} s$, $r_{out} = r_{in} + (k-1) j_{in}$,
+#   $start_{out} = start_{in} + ((k-1)/2 - p) j_{in}$: a stride acts on the *next* layers;
+#   padding moves the RF without resizing it. The notes' walk-through gives RF 5, 6, 10
+#   (their "RF3 = 4" is 5, and the pooling line needs its $+1$).
+# * Real networks: VGG16 ends at RF 212, ResNet50 and MobileNetV2 beyond their input.
+# * The effective RF is a Gaussian-like blob, much smaller than the theoretical RF, growing
+#   like $\sqrt{n}$; dense prediction needs a large RF at full resolution, which is what
+#   dilated convolutions (notebook 03) provide.
