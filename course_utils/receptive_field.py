@@ -53,7 +53,7 @@ independently of these formulas.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any
 
@@ -65,6 +65,7 @@ __all__ = [
     "AxisField",
     "EmpiricalRF",
     "Field",
+    "GradientProbe",
     "RFAnalysis",
     "analyse",
     "empirical_receptive_field",
@@ -83,12 +84,20 @@ class AlignmentWarning(UserWarning):
 
 @dataclass(frozen=True)
 class AxisField:
-    """Receptive-field state of one layer along one axis (``None``: unknown)."""
+    """Receptive-field state of one layer along one axis (``None``: unknown).
+
+    ``valid`` = ``(first, last)``: the output units whose computation never
+    touched padding (or pixels dropped by cropping or by a strided "valid"
+    layer), i.e. whose receptive field is made of real pixels only. ``None``
+    when there is no such unit or it cannot be told (after transposed or
+    bilinear up-sampling layers).
+    """
 
     n: int | None
     jump: Fraction | None
     rf: Fraction | None
     start: Fraction | None
+    valid: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -104,13 +113,25 @@ class Field:
 
 
 # ============================================================================ the recurrences
+def _clean(first: int | None, last: int | None, n_out: int | None) -> tuple[int, int] | None:
+    """The interval of padding-free units, cut to the output (``None`` if empty or unknown)."""
+    if first is None or last is None or n_out is None:
+        return None
+    first, last = max(first, 0), min(last, n_out - 1)
+    return (first, last) if first <= last else None
+
+
 def _window(spec: LayerSpec, axis: int, a: AxisField, n_out: int | None) -> AxisField:
     """Convolution / pooling (any dilation): the course's four recurrences."""
     k = spec.effective_kernel[axis]
     s = spec.stride[axis]
     before = spec.padding_before(axis, a.n)
     start = None if (a.start is None or before is None) else a.start + (Fraction(k - 1, 2) - before) * a.jump
-    return AxisField(n_out, a.jump * s, a.rf + (k - 1) * a.jump, start)
+    valid = None
+    if a.valid is not None and before is not None:
+        # unit o reads input units o*s - before ... o*s - before + k - 1: all of them must be clean
+        valid = _clean(-(-(a.valid[0] + before) // s), (a.valid[1] + before - k + 1) // s, n_out)
+    return AxisField(n_out, a.jump * s, a.rf + (k - 1) * a.jump, start, valid)
 
 
 def _transposed(spec: LayerSpec, axis: int, a: AxisField, n_out: int | None) -> AxisField:
@@ -127,7 +148,10 @@ def _upsample(spec: LayerSpec, axis: int, a: AxisField, n_out: int | None) -> Ax
     jump = a.jump / f
     span = f - 1 if spec.interpolation == "nearest" else 2 * f - f % 2 - 1
     start = None if a.start is None else a.start + a.jump * (Fraction(1, f) - 1) / 2
-    return AxisField(n_out, jump, a.rf + span * jump, start)
+    valid = None
+    if a.valid is not None and spec.interpolation == "nearest":  # unit o copies unit o // f
+        valid = _clean(a.valid[0] * f, a.valid[1] * f + f - 1, n_out)
+    return AxisField(n_out, jump, a.rf + span * jump, start, valid)
 
 
 def _shift(spec: LayerSpec, axis: int, a: AxisField, n_out: int | None) -> AxisField:
@@ -135,11 +159,12 @@ def _shift(spec: LayerSpec, axis: int, a: AxisField, n_out: int | None) -> AxisF
     before = spec.padding[axis][0]  # type: ignore[index]
     sign = -1 if spec.kind == "pad" else 1
     start = None if a.start is None else a.start + sign * before * a.jump
-    return AxisField(n_out, a.jump, a.rf, start)
+    valid = None if a.valid is None else _clean(a.valid[0] - sign * before, a.valid[1] - sign * before, n_out)
+    return AxisField(n_out, a.jump, a.rf, start, valid)
 
 
 def _same(spec: LayerSpec, axis: int, a: AxisField, n_out: int | None) -> AxisField:
-    return AxisField(n_out, a.jump, a.rf, a.start)
+    return AxisField(n_out, a.jump, a.rf, a.start, a.valid)
 
 
 _RULES = {
@@ -182,7 +207,9 @@ def _merge(spec: LayerSpec, inputs: list[Field], names: list[str], warn: list[st
                         f"receptive fields")
         lo = min(a.start - (a.rf - 1) / 2 for a in fs)
         hi = max(a.start + (a.rf - 1) / 2 for a in fs)
-        axes.append(AxisField(fs[0].n, fs[0].jump, hi - lo + 1, (lo + hi) / 2))
+        valid = None if any(a.valid is None for a in fs) else \
+            _clean(max(a.valid[0] for a in fs), min(a.valid[1] for a in fs), fs[0].n)
+        axes.append(AxisField(fs[0].n, fs[0].jump, hi - lo + 1, (lo + hi) / 2, valid))
     return Field(axes[0], axes[1])
 
 
@@ -201,16 +228,16 @@ class RFAnalysis:
         image = inputs[0].out_hw if inputs else (None, None)
         for spec in network:
             if spec.kind == "input":
-                self.fields[spec.name] = Field(*(AxisField(spec.out_hw[i], Fraction(1), Fraction(1), Fraction(0))
-                                                 for i in (0, 1)))
+                self.fields[spec.name] = Field(*(AxisField(n, Fraction(1), Fraction(1), Fraction(0),
+                                                           None if n is None else (0, n - 1))
+                                                 for n in spec.out_hw))
                 continue
             srcs = [self.fields[n] for n in spec.inputs]
             out_hw = spec.out_hw if spec.spatial else (None, None)
             if spec.kind == "merge":
                 merged = _merge(spec, srcs, list(spec.inputs), self.warnings)
                 field = merged if merged.whole else Field(
-                    *(AxisField(out_hw[i], merged.axis(i).jump, merged.axis(i).rf, merged.axis(i).start)
-                      for i in (0, 1)))
+                    *(replace(merged.axis(i), n=out_hw[i]) for i in (0, 1)))
             elif srcs[0].whole or spec.kind in specs.GLOBAL_KINDS or not network[spec.inputs[0]].spatial \
                     or (spec.kind == "dense" and not spec.spatial):
                 field = _whole(out_hw, image)
@@ -260,6 +287,15 @@ class RFAnalysis:
             lo_hi.append((lo, hi))
         (top, bottom), (left, right) = lo_hi
         return tuple(_plain(v) for v in (top, left, bottom, right))  # type: ignore[return-value]
+
+    def valid_units(self, layer: str | None = None) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
+        """``((first_row, last_row), (first_col, last_col))`` of the units of ``layer`` that see no padding.
+
+        Outside this range the borders of the image matter: part of the unit's
+        receptive field is zero padding. ``None`` for an axis without such units.
+        """
+        f = self[layer or self.last]
+        return (f.h.valid, f.w.valid)
 
     def table(self, axes: str = "auto") -> Any:
         """The table as a pandas DataFrame (see :func:`receptive_field_table`)."""
@@ -397,6 +433,65 @@ class EmpiricalRF:
         return ((top + bottom) / 2, (left + right) / 2)
 
 
+class GradientProbe:
+    """Measures the receptive fields of the units of one layer with gradients.
+
+    Build it once, then :meth:`measure` as many units as needed; see
+    :func:`empirical_receptive_field` for what is measured and when it is exact.
+    """
+
+    def __init__(self, model: Any, layer: str | None = None, input_size: int | tuple[int, int] | None = None,
+                 exact: bool = True, seed: int = 0):
+        import keras
+        import tensorflow as tf
+
+        if len(model.inputs) != 1:
+            raise ValueError("empirical_receptive_field needs a model with one image input")
+        if layer is None:
+            layer = _last_spatial_layer(model)
+        elif layer not in {lay.name for lay in model.layers}:
+            raise ValueError(f"{model.name!r} has no layer named {layer!r}")
+        self.layer, self.exact = layer, exact
+        self.model = specs.positive_linear_copy(model, layer) if exact else \
+            keras.Model(model.inputs, model.get_layer(layer).output)
+        shape = list(model.inputs[0].shape)
+        size = specs._size_pair(input_size)
+        if size is not None:
+            shape[1:3] = size
+        if None in shape[1:]:
+            raise ValueError("the model accepts any input size: pass input_size=(height, width)")
+        shape[0] = 1
+        self.input = tf.ones(shape) if exact else tf.random.stateless_normal(shape, seed=(seed, 0))
+        out = self.model.compute_output_shape(tuple(shape))
+        if len(out) != 4:
+            raise ValueError(f"layer {layer!r} has no spatial output (shape {tuple(out)})")
+        self.output_size: tuple[int, int] = (out[1], out[2])
+
+    def measure(self, unit: tuple[int, int] | None = None, threshold: float = 0.0) -> "EmpiricalRF":
+        """The receptive field of output ``unit`` (default: the central one)."""
+        import numpy as np
+        import tensorflow as tf
+
+        n_h, n_w = self.output_size
+        row, col = ((n_h - 1) // 2, (n_w - 1) // 2) if unit is None else unit
+        if not (0 <= row < n_h and 0 <= col < n_w):
+            raise ValueError(f"unit {(row, col)} is outside the {n_h}x{n_w} output of {self.layer!r}")
+        x = self.input
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = self.model(x, training=False)
+            target = tf.reduce_sum(y[0, row, col, :])
+        grad = np.abs(tape.gradient(target, x).numpy()[0]).sum(axis=-1)
+        peak = grad.max()
+        if peak <= 0:
+            raise ValueError(f"the gradient of unit {(row, col)} of {self.layer!r} is zero everywhere; "
+                             f"try exact=True or another unit")
+        rows, cols = np.nonzero(grad > threshold * peak)
+        bbox = (int(rows.min()), int(cols.min()), int(rows.max()), int(cols.max()))
+        return EmpiricalRF(layer=self.layer, unit=(int(row), int(col)), gradient=grad, bbox=bbox,
+                           exact=self.exact, threshold=threshold)
+
+
 def empirical_receptive_field(
     model: Any,
     layer: str | None = None,
@@ -409,60 +504,25 @@ def empirical_receptive_field(
     """Measure a receptive field with a gradient, like the ``receptivefield`` package.
 
     The gradient of output unit ``unit`` (default: the central one) of
-    ``layer`` (default: the model's output, or its last layer with a spatial
-    output), summed over channels, with respect to the input is non-zero
-    exactly on the pixels the unit depends on, provided nothing cancels. With
-    ``exact=True`` (default) this is guaranteed by measuring on
+    ``layer`` (default: the last layer with a spatial output), summed over
+    channels, with respect to the input is non-zero exactly on the pixels the
+    unit depends on, provided nothing cancels. With ``exact=True`` (default)
+    this is guaranteed by measuring on
     :func:`course_utils.spec.positive_linear_copy` of the model with an all-ones
     input: linear activations, average instead of max pooling, positive
     kernels, zero biases. The box is then the *theoretical* receptive field,
-    cut to the image (an independent check of :func:`receptive_field_table`).
+    cut to the image: an independent check of :func:`receptive_field_table`
+    (compare with ``analyse(model).box(layer, unit, clip=True)``).
 
     With ``exact=False`` the model's own weights and activations are used on a
     random input (``seed``): the map shows the *effective* receptive field of
     Luo et al. (2016), usually concentrated in the centre of the theoretical
     one; choose e.g. ``threshold=0.05`` to box its significant part.
 
-    Needs a single-input model; the model itself is not changed.
+    Needs a single-input model; the model itself is not changed. To measure
+    several units, build a :class:`GradientProbe` once.
     """
-    import keras
-    import numpy as np
-    import tensorflow as tf
-
-    if len(model.inputs) != 1:
-        raise ValueError("empirical_receptive_field needs a model with one image input")
-    if layer is None:
-        layer = _last_spatial_layer(model)
-    elif layer not in {lay.name for lay in model.layers}:
-        raise ValueError(f"{model.name!r} has no layer named {layer!r}")
-    probe = specs.positive_linear_copy(model, layer) if exact else \
-        keras.Model(model.inputs, model.get_layer(layer).output)
-    shape = list(model.inputs[0].shape)
-    size = specs._size_pair(input_size)
-    if size is not None:
-        shape[1:3] = size
-    if None in shape[1:]:
-        raise ValueError("the model accepts any input size: pass input_size=(height, width)")
-    shape[0] = 1
-    x = tf.ones(shape) if exact else tf.random.stateless_normal(shape, seed=(seed, 0))
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        y = probe(x, training=False)
-        if len(y.shape) != 4:
-            raise ValueError(f"layer {layer!r} has no spatial output (shape {tuple(y.shape)})")
-        row, col = ((y.shape[1] - 1) // 2, (y.shape[2] - 1) // 2) if unit is None else unit
-        if not (0 <= row < y.shape[1] and 0 <= col < y.shape[2]):
-            raise ValueError(f"unit {(row, col)} is outside the {y.shape[1]}x{y.shape[2]} output of {layer!r}")
-        target = tf.reduce_sum(y[0, row, col, :])
-    grad = np.abs(tape.gradient(target, x).numpy()[0]).sum(axis=-1)
-    peak = grad.max()
-    if peak <= 0:
-        raise ValueError(f"the gradient of unit {(row, col)} of {layer!r} is zero everywhere; "
-                         f"try exact=True or another unit")
-    rows, cols = np.nonzero(grad > threshold * peak)
-    bbox = (int(rows.min()), int(cols.min()), int(rows.max()), int(cols.max()))
-    return EmpiricalRF(layer=layer, unit=(int(row), int(col)), gradient=grad, bbox=bbox, exact=exact,
-                       threshold=threshold)
+    return GradientProbe(model, layer, input_size, exact, seed).measure(unit, threshold)
 
 
 def _last_spatial_layer(model: Any) -> str:

@@ -530,7 +530,8 @@ def from_list(
         where = f"layer {i} ({item!r})"
         prev = (specs[-1].name,)
         if isinstance(item, LayerSpec):
-            spec = replace(item, inputs=item.inputs or prev)
+            # re-chained, and its sizes worked out again for this input
+            spec = replace(item, inputs=prev, out_hw=(None, None), channels=None)
         else:
             if isinstance(item, str):
                 d = _parse_token(item, where)
@@ -871,18 +872,25 @@ def as_network(
 
 
 # ============================================================================ gradient probe
-def positive_linear_copy(model: Any, layer: str | None = None) -> Any:
+def positive_linear_copy(model: Any, layer: str | None = None, thin: bool = True) -> Any:
     """A copy of ``model`` (up to ``layer``) on which input gradients reveal the exact receptive field.
 
-    The copy has every activation replaced by the identity, max-pooling replaced
-    by average-pooling with the same window, all kernels set to the positive
-    constant ``1/fan_in`` and all biases, betas and moving means set to zero.
-    Every function on the path is then linear with non-negative coefficients,
-    so the gradient of an output unit with respect to an all-ones input is
-    strictly positive exactly on the pixels the unit depends on and zero
-    elsewhere: there are no cancellations and no "dead" ReLUs. (The effective
-    receptive field of a trained model, which does depend on its weights, is
-    measured on the model itself instead.)
+    The copy has every activation replaced by the identity, max-pooling by
+    average-pooling with the same window, Subtract / Maximum / Minimum merges by
+    Add, all kernels set to the positive constant ``1/fan_in`` and all biases,
+    betas and moving means set to zero. Every function on the path is then
+    linear with non-negative coefficients, so the gradient of an output unit
+    with respect to an all-ones input is strictly positive exactly on the
+    pixels the unit depends on and zero elsewhere: nothing cancels and no ReLU
+    is "dead". (A Multiply merge keeps this property while both of its inputs
+    are positive; zeros brought in by ZeroPadding2D can hide pixels behind it.)
+
+    With ``thin=True`` every convolution and Dense layer of the copy has a
+    single filter (and ``groups=1``, ``depth_multiplier=1``): with positive
+    weights the channels do not change which pixels a unit depends on, and the
+    copy of a large network is then cheap to differentiate at a large input
+    size. Models whose layers fix a channel count (a Reshape to ``(1, 1, C)``,
+    say) are copied at full width instead.
     """
     import keras
 
@@ -892,20 +900,40 @@ def positive_linear_copy(model: Any, layer: str | None = None) -> Any:
         target = keras.Model(model.inputs, model.get_layer(layer).output, name=f"{model.name}_to_{layer}")
     activations = tuple(getattr(L, n) for n in ("Activation", "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax")
                         if hasattr(L, n))
+    to_add = tuple(getattr(L, n) for n in ("Subtract", "Maximum", "Minimum") if hasattr(L, n))
 
-    def clone(lay: Any) -> Any:
+    def clone(lay: Any, narrow: bool) -> Any:
         if isinstance(lay, L.MaxPooling2D):
             return L.AveragePooling2D(lay.pool_size, lay.strides, lay.padding, name=lay.name)
         if isinstance(lay, L.GlobalMaxPooling2D):
             return L.GlobalAveragePooling2D(keepdims=lay.keepdims, name=lay.name)
         if isinstance(lay, activations):
             return L.Identity(name=lay.name)
+        if isinstance(lay, to_add):
+            return L.Add(name=lay.name)
         config = lay.get_config()
         if "activation" in config:
             config["activation"] = "linear"
+        if narrow:
+            for key in ("filters", "units", "groups", "depth_multiplier"):
+                if key in config:
+                    config[key] = 1
+        if isinstance(lay, (L.Conv2D, L.DepthwiseConv2D)) and not isinstance(lay, L.Conv2DTranspose) \
+                and tuple(lay.kernel_size) == (1, 1) and tuple(lay.strides) != (1, 1):
+            # Same function, computed as "pick every s-th pixel, then a 1x1 convolution": the input
+            # gradient of strided 1x1 convolutions is corrupted by oneDNN in TensorFlow 2.21 on CPU
+            # (heap corruption, crashes or wrong values; compare oneDNN issue #6035).
+            config["strides"] = (1, 1)
+            return keras.Sequential([L.AveragePooling2D(1, lay.strides, lay.padding),
+                                     type(lay).from_config(config)], name=lay.name)
         return type(lay).from_config(config)
 
-    copy = keras.models.clone_model(target, clone_function=clone, recursive=True)
+    try:
+        copy = keras.models.clone_model(target, clone_function=lambda lay: clone(lay, thin), recursive=True)
+    except (ValueError, TypeError):
+        if not thin:
+            raise
+        copy = keras.models.clone_model(target, clone_function=lambda lay: clone(lay, False), recursive=True)
     for lay in copy._flatten_layers(include_self=False, recursive=True):
         for w in lay.weights:
             w.assign(_probe_value(lay, w, L))
