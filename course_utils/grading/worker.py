@@ -29,17 +29,12 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-# jsonschema (through nbformat) would import rfc3987_syntax, which builds an IRI grammar
-# at import time: about 1.5 s of CPU per graded submission, for a format check that
-# notebooks never use. In this short-lived process, pretend it is not installed.
-sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+import nbformat
 
-import nbformat  # noqa: E402
-
-import course_utils  # noqa: E402,F401  (quiet TensorFlow defaults for the grader process too)
-from course_utils.grading import gradebook  # noqa: E402
-from course_utils.grading.course import SetupError, nbgrader_config, run_converter  # noqa: E402
-from course_utils.grading.isolation import Limits  # noqa: E402
+import course_utils  # noqa: F401  (quiet TensorFlow defaults for the grader process too)
+from course_utils.grading import gradebook
+from course_utils.grading.course import SetupError, nbgrader_config, run_converter
+from course_utils.grading.isolation import Limits
 
 #: Notebooks larger than this are not parsed (outputs are cleared before grading anyway).
 MAX_NOTEBOOK_BYTES = 50 * 1024 ** 2

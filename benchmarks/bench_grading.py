@@ -1,0 +1,152 @@
+"""Speed of ``course grade``: one job against two, and against plain ``nbgrader autograde``.
+
+A class of ``--size`` (default 20) A1 submissions is made from the assignment's
+source (:func:`course_utils.grading.samples.random_class`: every student makes
+0-2 typical mistakes and leaves 0-1 answer blank). In the same run the class is
+
+* graded by ``course grade`` with ``--jobs 1`` and with ``--jobs 2`` (every
+  submission in its own process and sandbox, HTML feedback included), the two
+  taking turns over ``--repeats`` rounds (so that load from other processes hits
+  both alike) and each timed from a fresh output folder;
+* graded by ``nbgrader autograde a1_arithmetic`` itself, in one process, on an
+  nbgrader course directory holding the same submissions (no sandbox, no
+  feedback), timed once per round as well.
+
+The scores of both graders are compared student by student.
+
+    python benchmarks/bench_grading.py              # prints and writes results/grading.md
+    python benchmarks/bench_grading.py --quick      # 6 submissions, one round, no file
+
+Target (issue 7): ``--jobs 2`` at least 1.6x faster than ``--jobs 1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from course_utils.grading import samples
+from course_utils.grading.batch import grade_batch
+from course_utils.grading.course import COURSE_ID, build_course, get_assignment
+from course_utils.grading.isolation import Limits, detect_sandbox
+
+RESULTS = Path(__file__).parent / "results" / "grading.md"
+TARGET = 1.6
+ASSIGNMENT = "a1_arithmetic"
+
+
+def time_course_grade(klass: Path, out: Path, jobs: int) -> tuple[float, dict[str, float]]:
+    shutil.rmtree(out, ignore_errors=True)
+    start = time.perf_counter()
+    report = grade_batch(get_assignment(ASSIGNMENT), klass, out, jobs=jobs, limits=Limits(),
+                         progress=False, log=lambda m: None)
+    elapsed = time.perf_counter() - start
+    bad = [r for r in report.records if r["status"] == "error"]
+    if bad:
+        raise RuntimeError(f"course grade failed on {[r['student_id'] for r in bad]}: {bad[0]['message']}")
+    return elapsed, {r["student_id"]: r["score"] for r in report.records}
+
+
+def nbgrader_course(root: Path, klass: Path) -> Path:
+    """An nbgrader course directory (source, gradebook, submitted/) with the class in it."""
+    assignment = get_assignment(ASSIGNMENT)
+    build_course(root, assignment)
+    for student in sorted(klass.iterdir()):
+        shutil.copytree(student, root / "submitted" / student.name / ASSIGNMENT)
+    return root
+
+
+def time_plain_nbgrader(template: Path, work: Path) -> tuple[float, dict[str, float]]:
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(template, work)
+    nbgrader = Path(sys.executable).parent / "nbgrader"
+    cmd = [str(nbgrader), "autograde", ASSIGNMENT, f"--CourseDirectory.root={work}",
+           f"--CourseDirectory.course_id={COURSE_ID}", "--force"]
+    env = dict(os.environ, PATH=f"{nbgrader.parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=work, env=env, check=True, capture_output=True)
+    elapsed = time.perf_counter() - start
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{work / 'gradebook.db'}", COURSE_ID) as gb:
+        scores = {s.student.id: float(s.score) for s in gb.find_assignment(ASSIGNMENT).submissions}
+    return elapsed, scores
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", type=int, default=20, help="submissions in the class (default 20)")
+    parser.add_argument("--repeats", type=int, default=2, help="rounds of (jobs 1, jobs 2, nbgrader)")
+    parser.add_argument("--quick", action="store_true", help="6 submissions, one round, no results file")
+    args = parser.parse_args()
+    size, repeats = (6, 1) if args.quick else (args.size, args.repeats)
+
+    sandbox = detect_sandbox()
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
+        tmp = Path(tmp)
+        assignment = get_assignment(ASSIGNMENT)
+        samples.write_class(assignment, tmp / "class", samples.random_class(assignment, size, seed=0))
+        template = nbgrader_course(tmp / "nbgrader-template", tmp / "class")
+        times: dict[str, list[float]] = {"jobs 1": [], "jobs 2": [], "nbgrader": []}
+        scores: dict[str, dict[str, float]] = {}
+        for round_ in range(repeats):
+            for label, run in (("jobs 1", lambda: time_course_grade(tmp / "class", tmp / "out1", 1)),
+                               ("jobs 2", lambda: time_course_grade(tmp / "class", tmp / "out2", 2)),
+                               ("nbgrader", lambda: time_plain_nbgrader(template, tmp / "nbgrader"))):
+                elapsed, scores[label] = run()
+                times[label].append(elapsed)
+                print(f"round {round_ + 1}: {label:9s} {elapsed:7.1f} s", flush=True)
+    load_after = os.getloadavg()
+
+    median = {label: statistics.median(values) for label, values in times.items()}
+    speedup = median["jobs 1"] / median["jobs 2"]
+    same = scores["jobs 1"] == scores["jobs 2"] == scores["nbgrader"]
+    lines = [
+        "# Grading speed (benchmarks/bench_grading.py)",
+        "",
+        f"{size} submissions of `{ASSIGNMENT}` (a random class: 0-2 typical mistakes, 0-1 blank answer "
+        f"each); median of {repeats} round(s), the three graders taking turns.",
+        "",
+        "| grader | seconds (median) | seconds per submission | all runs (s) |",
+        "|---|---|---|---|",
+    ]
+    names = {"jobs 1": "`course grade --jobs 1`", "jobs 2": "`course grade --jobs 2`",
+             "nbgrader": "`nbgrader autograde` (one process)"}
+    for label, values in times.items():
+        lines.append(f"| {names[label]} | {median[label]:.1f} | {median[label] / size:.2f} | "
+                     + ", ".join(f"{v:.1f}" for v in values) + " |")
+    lines += [
+        "",
+        f"* `--jobs 2` speed-up over `--jobs 1`: **{speedup:.2f}x** (target {TARGET}x: "
+        f"{'met' if speedup >= TARGET else 'NOT met'}).",
+        f"* `course grade` per submission: its own worker process, a kernel sandboxed with `{sandbox}`, "
+        "the bad-submission checks and HTML feedback; plain `nbgrader autograde` runs every submission "
+        "in one process, unsandboxed, without feedback.",
+        f"* Scores identical across the three graders: {'yes' if same else 'NO'}.",
+        f"* Machine: {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, Python "
+        f"{platform.python_version()}; load average {load_before[0]:.1f} before, {load_after[0]:.1f} after "
+        "(other processes share these CPUs).",
+        "",
+        f"Command: `.venv/bin/python benchmarks/bench_grading.py --size {size} --repeats {repeats}`",
+    ]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if not args.quick:
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(text)
+        print(f"written {RESULTS}")
+    if not same:
+        sys.exit("scores differ between graders")
+
+
+if __name__ == "__main__":
+    main()
