@@ -142,10 +142,11 @@ plt.show()
 #
 # For the lecture's example the depthwise stage has $3\cdot3\cdot16 = 144$ weights and the
 # pointwise stage $16\cdot32 = 512$. `params.compare_standard_vs_separable` counts both layers
-# with the formulas of `course_utils.params` (the same code that counts any Keras model):
+# with the formulas of `course_utils.params` (the same code that counts any Keras model), and,
+# given the output size (here $8\times8$), their MACs:
 
 # %%
-seed_example = params.compare_standard_vs_separable(16, 32, 3)
+seed_example = params.compare_standard_vs_separable(16, 32, 3, size=8)
 print(seed_example)
 seed_example.table()
 
@@ -288,7 +289,7 @@ cost_explorer
 
 # %%
 answer = None
-nb05.separable_params.check(answer);
+result = nb05.separable_params.check(answer)
 
 # %% [markdown]
 # <details><summary>Solution</summary>
@@ -315,7 +316,7 @@ def reduction(n, dk, m):
 
 
 answer = None  # then: answer = reduction
-nb05.reduction_with_multiplier.check(answer);
+result = nb05.reduction_with_multiplier.check(answer)
 
 # %% [markdown]
 # <details><summary>Solution</summary>
@@ -469,7 +470,7 @@ spatial
 # %%
 print(nb05.RANK_ONE_KERNEL)
 answer = None
-nb05.rank_one_factors.check(answer);
+result = nb05.rank_one_factors.check(answer)
 
 # %% [markdown]
 # <details><summary>Solution</summary>
@@ -534,7 +535,7 @@ print("DepthwiseConv2D == Conv2D(groups=16):", bool(difference < 1e-5))
 
 # %%
 answer = None
-nb05.grouped_params.check(answer);
+result = nb05.grouped_params.check(answer)
 
 # %% [markdown]
 # <details><summary>Solution</summary>
