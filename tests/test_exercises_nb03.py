@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from course_utils.exercises import nb03
+import pytest
+
+from course_utils.exercises import Exercise, nb03
+
+EXERCISES = [v for v in vars(nb03).values() if isinstance(v, Exercise)]
 
 
 def test_solutions_pass():
@@ -14,30 +18,31 @@ def test_solutions_pass():
     assert nb03.tap_position.check(lambda y, x, i, j, s, d: (y * s + i * d, x * s + j * d), quiet=True)
 
 
-def _hint(result, *forbidden):
-    assert not result
-    for text in forbidden:
-        assert text not in result.message
-    return result.message
+@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda e: e.key)
+def test_placeholders_are_not_attempted(exercise):
+    assert len(EXERCISES) == 5
+    assert "not attempted" in exercise.check(None, quiet=True).message
 
 
-def test_placeholders_are_not_attempted():
-    for exercise in (nb03.span, nb03.stack_rf, nb03.module_weights, nb03.gridding, nb03.tap_position):
-        assert "not attempted" in exercise.check(None, quiet=True).message
+MISTAKES = [
+    (nb03.span, lambda k, d: k * d, "gaps", ()),
+    (nb03.span, lambda k, d: 0, "ordinary", ()),
+    (nb03.stack_rf, 9, "plain", ("31",)),
+    (nb03.stack_rf, 3 + 5 + 9 + 17, "spans", ("31",)),
+    (nb03.stack_rf, (31, 31), "one number", ()),
+    (nb03.module_weights, lambda c: 64 * c * c + 8 * c, "biases", ("64",)),
+    (nb03.module_weights, lambda c: 72 * c * c, "eighth", ("64",)),
+    (nb03.gridding, {"A", "B", "C", "E"}, "holes", ()),
+    (nb03.gridding, {"A", "C"}, "missed 1", ()),
+    (nb03.gridding, {"Z"}, "not among", ()),
+    (nb03.gridding, 3, "set of letters", ()),
+    (nb03.tap_position, lambda y, x, i, j, s, d: (y * s + i, x * s + j), "broken backprop", ("i * d", "i*d")),
+    (nb03.tap_position, lambda *args: (0, 0), "window", ()),
+]
 
 
-def test_typical_mistakes_get_specific_hints():
-    assert "gaps" in _hint(nb03.span.check(lambda k, d: k * d, quiet=True))
-    assert "ordinary" in _hint(nb03.span.check(lambda k, d: 0, quiet=True))
-    assert "plain" in _hint(nb03.stack_rf.check(9, quiet=True), "31")
-    assert "spans" in _hint(nb03.stack_rf.check(3 + 5 + 9 + 17, quiet=True), "31")
-    assert "one number" in _hint(nb03.stack_rf.check((31, 31), quiet=True))
-    assert "biases" in _hint(nb03.module_weights.check(lambda c: 64 * c * c + 8 * c, quiet=True), "64")
-    assert "eighth" in _hint(nb03.module_weights.check(lambda c: 72 * c * c, quiet=True), "64")
-    assert "holes" in _hint(nb03.gridding.check({"A", "B", "C", "E"}, quiet=True))
-    assert "missed 1" in _hint(nb03.gridding.check({"A", "C"}, quiet=True))
-    assert "not among" in _hint(nb03.gridding.check({"Z"}, quiet=True))
-    assert "set of letters" in _hint(nb03.gridding.check(3, quiet=True))
-    bug = nb03.tap_position.check(lambda y, x, i, j, s, d: (y * s + i, x * s + j), quiet=True)
-    assert "broken backprop" in _hint(bug, "i * d", "i*d")
-    assert "window" in _hint(nb03.tap_position.check(lambda *a: (0, 0), quiet=True))
+@pytest.mark.parametrize("exercise,answer,hint,forbidden", MISTAKES)
+def test_typical_mistakes_get_specific_hints(exercise, answer, hint, forbidden):
+    result = exercise.check(answer, quiet=True)
+    assert not result and hint in result.message
+    assert not any(text in result.message for text in forbidden)

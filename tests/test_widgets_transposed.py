@@ -19,16 +19,20 @@ def test_summary_gives_the_size_and_flags_uneven_overlap():
     assert "is a multiple" in w.summary.value and w.counts.shape[0] == arithmetic.transposed_conv_output_size(4, 4, 2)
 
 
-def test_output_padding_stays_below_the_stride():
-    w = widgets.transposed_conv_explorer(size=3, kernel=3, stride=3, output_padding=2)
-    assert w.output_padding.max == 2
-    w.stride.value = 2
-    assert w.output_padding.max == 1 and w.output_padding.value <= 1
+def test_padding_and_output_padding_change_the_size():
+    w = widgets.transposed_conv_explorer(size=3, kernel=3, stride=2)
     w.padding.value, w.output_padding.value = 1, 1
     assert f"<b>{arithmetic.transposed_conv_output_size(3, 3, 2, 1, 1)}</b>" in w.summary.value
+    assert w.counts.shape == (6, 6)
 
 
-def test_impossible_padding_is_explained():
+def test_impossible_configurations_are_explained():
+    w = widgets.transposed_conv_explorer(size=3, kernel=3, stride=2, output_padding=1)
+    w.stride.value = 1
+    assert "Impossible" in w.summary.value and "smaller than the stride" in w.summary.value
+    assert w.counts is None and not w.output.outputs
+    w.stride.value = 2
+    assert "Impossible" not in w.summary.value and len(w.output.outputs) == 1
     w = widgets.transposed_conv_explorer(size=1, kernel=1, stride=1)
     w.padding.value = 2
-    assert "nothing is left" in w.summary.value and w.counts is None and not w.output.outputs
+    assert "reduce the padding" in w.summary.value and w.counts is None

@@ -84,7 +84,7 @@ def plot_dilated_kernels(kernel: int = 3, dilations: Sequence[int] = (1, 2, 3)):
         ax.set_title(f"d = {d}: spans {arithmetic.effective_kernel(kernel, d)}x"
                      f"{arithmetic.effective_kernel(kernel, d)}, {kernel * kernel} weights", fontsize=10)
     fig.suptitle(rf"a {kernel}x{kernel} kernel inflated: $\hat k = k + (k-1)(d-1)$", fontsize=11)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
     return fig
 
 
@@ -106,7 +106,7 @@ def plot_dilated_stack(dilations: Sequence[int] = (1, 2, 4), kernel: int = 3):
         rf = reach.shape[0]
         ax.set_title(f"layer {i + 1}, dilation {d}\nreceptive field {rf}x{rf}", fontsize=10)
     fig.suptitle("green: input pixels seen so far; red: the taps of the layer (one unit each)", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
     return fig
 
 
@@ -124,7 +124,7 @@ def plot_footprints(stacks: dict[str, Sequence[int]], kernel: int = 3):
         covered = np.count_nonzero(counts) / counts.size
         ax.set_title(f"{label}\nRF {size}x{size}, {covered:.0%} of it read", fontsize=10)
     fig.suptitle("paths from each input pixel to the central output (red: never read = gridding)", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
     return fig
 
 
@@ -147,13 +147,14 @@ def plot_training_runs(step_losses: dict[str, Sequence[float]], accuracies: dict
     for bar, k in zip(bars, labels):
         ax2.text(bar.get_x() + bar.get_width() / 2, accuracies[k], f"{accuracies[k]:.1%}",
                  ha="center", va="bottom", fontsize=8)
-    for label, value in (reference or {}).items():
-        ax2.axhline(value, color="grey", linestyle="--", linewidth=1)
-        ax2.text(len(labels) - 0.5, value, f"{label} ", ha="right", va="bottom", fontsize=7, color="grey")
+    for (label, value), style in zip((reference or {}).items(), ("--", ":", "-.", (0, (5, 5)))):
+        ax2.axhline(value, color="grey", linestyle=style, linewidth=1, label=label)
+    if reference:
+        ax2.legend(fontsize=7, loc="upper right")
     ax2.set_xticks(range(len(labels)), labels, fontsize=8)
     ax2.set_ylim(0, 1)
     ax2.set_ylabel("test accuracy")
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
     return fig

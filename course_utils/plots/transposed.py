@@ -105,7 +105,7 @@ def plot_scatter(x: np.ndarray, kernel: np.ndarray, stride: int = 2):
     _matrix(axes[-1], out, "sum = output", cmap="Oranges")
     fig.suptitle(f"transposed convolution, stride {stride}: every input pixel scatters a scaled copy "
                  "of the kernel", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
     return fig
 
 
@@ -142,7 +142,7 @@ def plot_overlap_maps(configs: dict[str, dict], n: int = 4):
                                                       cfg.get("output_padding"))
         ax.set_title(f"{title}\n{n}x{n} -> {size}x{size}, {even} overlap", fontsize=9)
     fig.suptitle("how many input pixels write into each output pixel (all-ones input and kernel)", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
     return fig
 
 
@@ -162,5 +162,5 @@ def plot_image_row(images: dict[str, np.ndarray], cmap: str = "gray", share_scal
             fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
     return fig

@@ -33,12 +33,11 @@ class TransposedConvExplorer(widgets.VBox):
         self.kernel = widgets.IntSlider(value=kernel, min=1, max=6, description="kernel k", style=style)
         self.stride = widgets.IntSlider(value=stride, min=1, max=4, description="stride s", style=style)
         self.padding = widgets.IntSlider(value=padding, min=0, max=3, description="padding p", style=style)
-        self.output_padding = widgets.IntSlider(value=output_padding, min=0, max=max(stride - 1, 0),
+        self.output_padding = widgets.IntSlider(value=output_padding, min=0, max=3,
                                                 description="output_padding", style=style)
         self.summary = widgets.HTML()
         self.output = widgets.Output()
         self.counts: np.ndarray | None = None
-        self._busy = False
         for control in (self.size, self.kernel, self.stride, self.padding, self.output_padding):
             control.observe(self._update, names="value")
         left = widgets.VBox([self.size, self.kernel, self.stride])
@@ -47,26 +46,14 @@ class TransposedConvExplorer(widgets.VBox):
         self._update()
 
     def _update(self, change=None) -> None:
-        if self._busy:  # changing output_padding's range below fires another event
-            return
-        self._busy = True
-        try:
-            self._refresh()
-        finally:
-            self._busy = False
-
-    def _refresh(self) -> None:
-        # output_padding must stay below the stride
-        self.output_padding.max = max(self.stride.value - 1, 0)
         n, k, s, p, op = (c.value for c in (self.size, self.kernel, self.stride, self.padding, self.output_padding))
         formula = f"({n} - 1)·{s} + {k} - 2·{p} + {op}"
         try:
             size = arithmetic.transposed_conv_output_size(n, k, s, p, op)
-        except ValueError:
+        except ValueError as exc:  # output_padding >= stride, or nothing left after the padding
             self.counts = None
             self.output.outputs = ()
-            self.summary.value = (f"output size {formula} = {(n - 1) * s + k - 2 * p + op}: nothing is left. "
-                                  "Reduce the padding (it crops the output) or enlarge the input or the kernel.")
+            self.summary.value = f"<b>Impossible:</b> {exc} (the formula gives {formula} = {(n - 1) * s + k - 2 * p + op})."
             return
         self.counts = counts = overlap_map(n, k, s, p, op)
         lo, hi = int(counts.min()), int(counts.max())
