@@ -1,0 +1,213 @@
+"""Parameter tables against Keras' own counts (count_params, weight shapes)."""
+
+from __future__ import annotations
+
+import functools
+import re
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from course_utils import params
+
+APPLICATIONS = ["VGG16", "VGG19", "ResNet50", "ResNet101", "MobileNet", "InceptionV3"]
+
+
+@functools.lru_cache(maxsize=None)
+def _application(name):
+    import keras
+
+    return getattr(keras.applications, name)(weights=None)
+
+
+def _weights_size(weights):
+    return sum(int(np.prod(w.shape)) for w in weights)
+
+
+def _conv_macs(output_shape, kernel):
+    """Output values times the kernel weights that feed one output channel."""
+    return int(np.prod(output_shape[1:])) * int(np.prod(kernel.shape)) // int(output_shape[-1])
+
+
+def _formula_value(formula):
+    """Evaluate the left side of 'a*b + c = total' with plain integer arithmetic; check the right side."""
+    left, _, right = formula.partition(" = ")
+    assert re.fullmatch(r"[0-9*+/() ]+", left), formula
+    value = 0
+    for term in left.split(" + "):
+        product = 1
+        for factor in term.split("*"):
+            if "/" in factor:
+                num, den = factor.strip("()").split("/")
+                assert int(num) % int(den) == 0
+                product *= int(num) // int(den)
+            else:
+                product *= int(factor)
+        value += product
+    if right:
+        assert int(right) == value, formula
+    return value
+
+
+# ----------------------------------------------------------------------------- the seed's example
+def test_standard_vs_separable_of_the_course_notes():
+    c = params.compare_standard_vs_separable(16, 32, 3)
+    assert (c.standard, c.separable) == (4608, 656)
+    assert c.separable_formula == "3*3*16 + 16*32 = 656"
+    assert c.standard_formula == "3*3*16*32 = 4608"
+    # MobileNet's reduction factor 1/N + 1/Dk^2 is the exact ratio without biases
+    assert c.ratio == pytest.approx(params.mobilenet_reduction(32, 3), rel=1e-12)
+    assert c.mobilenet_factor == pytest.approx(1 / 32 + 1 / 9)
+
+
+def test_standard_vs_separable_against_keras(keras):
+    L = keras.layers
+    for use_bias in (False, True):
+        c = params.compare_standard_vs_separable(16, 32, 3, use_bias=use_bias, size=10)
+        std = L.Conv2D(32, 3, padding="same", use_bias=use_bias)
+        sep = L.SeparableConv2D(32, 3, padding="same", use_bias=use_bias)
+        x = np.zeros((1, 10, 10, 16), "float32")
+        y_std, y_sep = std(x), sep(x)
+        assert y_std.shape == y_sep.shape == (1, 10, 10, 32)
+        assert (c.standard, c.separable) == (std.count_params(), sep.count_params())
+        # MACs: every output value costs (weights per output channel) multiply-accumulates
+        assert c.standard_macs == _conv_macs(y_std.shape, std.kernel)
+        depthwise = _conv_macs((1, 10, 10, 16), sep.depthwise_kernel)
+        pointwise = _conv_macs((1, 10, 10, 32), sep.pointwise_kernel)
+        assert c.separable_macs == depthwise + pointwise
+        assert c.separable_macs / c.standard_macs == pytest.approx(params.mobilenet_reduction(32, 3))
+    assert "656" in str(params.compare_standard_vs_separable(16, 32, 3))
+    assert params.compare_standard_vs_separable(16, 32, 3).table()["params"].tolist() == [4608, 656]
+
+
+def test_mobilenet_reduction_rejects_nonsense():
+    with pytest.raises(ValueError, match="N=0"):
+        params.mobilenet_reduction(0, 3)
+
+
+# ----------------------------------------------------------------------------- Keras models
+@pytest.mark.parametrize("name", APPLICATIONS)
+def test_application_totals_equal_keras(name):
+    model = _application(name)
+    table = params.parameter_table(model)
+    assert table["params"].sum() == model.count_params()
+    assert table["trainable"].sum() == _weights_size(model.trainable_weights)
+    assert table["non_trainable"].sum() == _weights_size(model.non_trainable_weights)
+    assert params.totals(table)["total"] == model.count_params()
+    by_layer = table.set_index("layer")
+    for layer in model.layers:
+        if layer.name in by_layer.index:
+            row = by_layer.loc[layer.name]
+            assert row["params"] == layer.count_params(), layer.name
+            if row["formula"]:
+                assert _formula_value(row["formula"]) == row["params"]
+
+
+def test_batch_normalization_has_two_trainable_and_two_fixed_per_channel(keras):
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(64, 3), keras.layers.BatchNormalization()])
+    bn = params.parameter_table(model).iloc[1]
+    layer = model.layers[1]
+    assert (bn["trainable"], bn["non_trainable"]) == (_weights_size(layer.trainable_weights),
+                                                      _weights_size(layer.non_trainable_weights))
+    assert bn["formula"] == f"2*64 + 2*64 = {layer.count_params()}"
+
+
+def _random_model(keras, data):
+    L = keras.layers
+    x = keras.Input((data.draw(st.integers(8, 24)), data.draw(st.integers(8, 24)), data.draw(st.integers(1, 6))))
+    y = x
+    for _ in range(data.draw(st.integers(1, 6))):
+        kind = data.draw(st.sampled_from(["conv", "grouped", "dw", "sep", "tconv", "bn", "pool", "dense"]))
+        k = data.draw(st.integers(1, 3))
+        f = data.draw(st.integers(1, 8))
+        bias = data.draw(st.booleans())
+        c = y.shape[-1]
+        layer = {
+            "conv": lambda: L.Conv2D(f, k, padding="same", use_bias=bias),
+            "grouped": lambda: L.Conv2D(c * 2, k, padding="same", groups=c, use_bias=bias),
+            "dw": lambda: L.DepthwiseConv2D(k, padding="same", depth_multiplier=data.draw(st.integers(1, 3)),
+                                            use_bias=bias),
+            "sep": lambda: L.SeparableConv2D(f, k, padding="same", depth_multiplier=data.draw(st.integers(1, 2)),
+                                             use_bias=bias),
+            "tconv": lambda: L.Conv2DTranspose(f, k, strides=data.draw(st.integers(1, 2)), use_bias=bias),
+            "bn": lambda: L.BatchNormalization(center=data.draw(st.booleans()), scale=data.draw(st.booleans())),
+            "pool": lambda: L.MaxPooling2D(2, padding="same"),
+            "dense": lambda: L.Dense(f, use_bias=bias),
+        }[kind]()
+        y = layer(y)
+    if data.draw(st.booleans()):
+        y = L.Dense(3)(L.Flatten()(y))
+    model = keras.Model(x, y)
+    if data.draw(st.booleans()):
+        model.layers[1].trainable = False
+    return model
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_random_models_equal_keras(keras, data):
+    model = _random_model(keras, data)
+    table = params.parameter_table(model).set_index("layer")
+    assert table["params"].sum() == model.count_params()
+    assert table["trainable"].sum() == _weights_size(model.trainable_weights)
+    for layer in model.layers[1:]:
+        row = table.loc[layer.name]
+        assert row["params"] == layer.count_params()
+        if row["formula"]:
+            assert _formula_value(row["formula"]) == row["params"]
+        kind = type(layer).__name__
+        if kind in ("Conv2D", "DepthwiseConv2D") or (kind == "Dense" and len(layer.output.shape) == 4):
+            assert row["macs"] == _conv_macs(layer.output.shape, layer.kernel), layer.name
+        elif kind == "SeparableConv2D":
+            depthwise_out = (*layer.output.shape[:3], int(np.prod(layer.depthwise_kernel.shape[2:])))
+            assert row["macs"] == _conv_macs(depthwise_out, layer.depthwise_kernel) + \
+                _conv_macs(layer.output.shape, layer.pointwise_kernel)
+        elif kind == "Conv2DTranspose":
+            # each input value is scattered through every kernel weight of its channel
+            assert row["macs"] == _conv_macs(layer.input.shape, layer.kernel)
+
+
+def test_shared_layers_count_once(keras):
+    L = keras.layers
+    shared = L.Conv2D(4, 3, padding="same", name="shared")
+    x = keras.Input((8, 8, 4))
+    model = keras.Model(x, L.Add()([shared(x), shared(shared(x))]))
+    table = params.parameter_table(model).set_index("layer")
+    assert table["params"].sum() == model.count_params()
+    assert table.loc["shared#2", "formula"] == "shared with shared" and table.loc["shared#2", "params"] == 0
+    assert table.loc["shared#2", "macs"] == table.loc["shared", "macs"]  # it still computes
+
+
+def test_layers_without_a_formula_list_their_weight_shapes(keras):
+    L = keras.layers
+    model = keras.Sequential([keras.Input((6, 6, 3)), L.PReLU(name="prelu"), L.LayerNormalization(name="ln")])
+    table = params.parameter_table(model).set_index("layer")
+    assert table.loc["prelu", "formula"] == "6*6*3 = 108"
+    assert table.loc["ln", "formula"] == "3 + 3 = 6"
+    assert table["params"].sum() == model.count_params()
+
+
+# ----------------------------------------------------------------------------- teaching lists
+def test_teaching_lists_with_channels(keras):
+    L = keras.layers
+    layers = ["conv3-32", "bn", "relu", "pool2", "sep3-64", "dw3", "tconv3s2-8", "gap", "dense-10"]
+    table = params.parameter_table(layers, input_size=32, input_channels=3)
+    model = keras.Sequential([keras.Input((32, 32, 3)), L.Conv2D(32, 3), L.BatchNormalization(), L.ReLU(),
+                              L.MaxPooling2D(2), L.SeparableConv2D(64, 3), L.DepthwiseConv2D(3),
+                              L.Conv2DTranspose(8, 3, strides=2), L.GlobalAveragePooling2D(), L.Dense(10)])
+    assert table["params"].tolist() == [layer.count_params() for layer in model.layers]
+    assert table["output"].tolist()[:2] == ["30x30x32", "30x30x32"]
+    keras_table = params.parameter_table(model)
+    assert table["macs"].tolist() == keras_table["macs"].tolist()
+
+
+def test_teaching_lists_need_channels():
+    with pytest.raises(ValueError, match="input_channels"):
+        params.parameter_table(["conv3-32"])
+    with pytest.raises(ValueError, match="filters"):
+        params.parameter_table(["conv3"], input_channels=3)
+    # without an input size the MACs are unknown, the parameters are not
+    table = params.parameter_table(["conv3-8"], input_channels=3)
+    assert table["params"].tolist() == [3 * 3 * 3 * 8 + 8] and params.totals(table)["macs"] is None
