@@ -72,11 +72,15 @@ def _cmd_setup(args) -> int:
 
 
 # ----------------------------------------------------------------------------- lab
-def lab_command(port: int | None = None, open_browser: bool = True, extra: list[str] | None = None) -> list[str]:
-    """The JupyterLab command line that ``make lab`` runs (the tests start the same one)."""
+def lab_command(port: int | None = None, open_browser: bool = True, extra: list[str] | None = None,
+                root: Path | None = None) -> list[str]:
+    """The JupyterLab command line that ``make lab`` runs (the tests start the same one).
+
+    ``root`` is the folder served (default: the repository); notebooks/ opens first.
+    """
     cmd = [
         sys.executable, "-m", "jupyter", "lab",
-        f"--ServerApp.root_dir={REPO_ROOT}",
+        f"--ServerApp.root_dir={root or REPO_ROOT}",
         "--ServerApp.default_url=/lab/tree/notebooks",
     ]
     if port is not None:
@@ -89,7 +93,7 @@ def lab_command(port: int | None = None, open_browser: bool = True, extra: list[
 
 
 def _cmd_lab(args) -> int:
-    cmd = lab_command(args.port, open_browser=not args.no_browser, extra=args.jupyter_args)
+    cmd = lab_command(args.port, open_browser=not args.no_browser, extra=args.jupyter_args, root=args.root)
     env = dict(os.environ)
     env.setdefault("PYTHONPATH", str(REPO_ROOT))
     return subprocess.call(cmd, env=env, cwd=REPO_ROOT)
@@ -132,6 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Start JupyterLab at the repository root, showing notebooks/.")
     p_lab.add_argument("--port", type=int, default=None, help="port to serve on (default: Jupyter's choice)")
     p_lab.add_argument("--no-browser", action="store_true", help="do not open a browser (headless use)")
+    p_lab.add_argument("--root", type=Path, default=None,
+                       help="folder to serve (default: the repository; it must hold notebooks/)")
     p_lab.add_argument("jupyter_args", nargs=argparse.REMAINDER,
                        help="further options passed to `jupyter lab` (after --)")
     p_lab.set_defaults(func=_cmd_lab)

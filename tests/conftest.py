@@ -47,17 +47,19 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_lab(tmp_path, *extra_args: str, env_overrides: dict | None = None):
+def start_lab(tmp_path, *extra_args: str, root=None, env_overrides: dict | None = None):
     """Start JupyterLab exactly as `make lab` does (`course lab`), headless on a free port.
 
-    Yields (base_url, token, process); the server is shut down afterwards.
+    ``root`` is the folder served (default: the repository). Yields (base_url,
+    token, process); the server is shut down afterwards.
     """
     port, token = _free_port(), "course-test-token"
     env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
                JUPYTER_CONFIG_DIR=str(tmp_path / "config"), **(env_overrides or {}))
     log = open(tmp_path / "jupyterlab.log", "wb")  # a file, not a pipe: a full pipe would block the server
     proc = subprocess.Popen(
-        [sys.executable, "-m", "course_utils.cli", "lab", "--no-browser", "--port", str(port), "--",
+        [sys.executable, "-m", "course_utils.cli", "lab", "--no-browser", "--port", str(port),
+         *(["--root", str(root)] if root else []), "--",
          "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}", *extra_args],
         stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
     )

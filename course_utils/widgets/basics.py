@@ -13,6 +13,7 @@ import ipywidgets as widgets
 from course_utils import arithmetic
 from course_utils.plots.basics import output_size_equation, plot_sliding_window
 from course_utils.widgets.backprop import show_figure
+from course_utils.widgets._explorer import mark_explorer
 
 __all__ = ["ConvArithmeticExplorer", "conv_arithmetic_explorer"]
 
@@ -49,6 +50,7 @@ class ConvArithmeticExplorer(widgets.VBox):
             control.observe(self._update, names="value")
         super().__init__([widgets.HBox([widgets.VBox(list(self.controls[:3])), widgets.VBox(list(self.controls[3:]))]),
                           self.summary, self.output])
+        mark_explorer(self)
         self._update()
 
     @property

@@ -22,6 +22,7 @@ import numpy as np
 from course_utils import receptive_field as rfm
 from course_utils.plots.receptive_field import plot_rf_boxes, sample_image, walkthrough_lines
 from course_utils.widgets.backprop import show_figure
+from course_utils.widgets._explorer import mark_explorer
 
 __all__ = ["LAYER_CHOICES", "ReceptiveFieldBuilder", "receptive_field_builder"]
 
@@ -86,6 +87,7 @@ class ReceptiveFieldBuilder(widgets.VBox):
         buttons = widgets.HBox([self.add_conv3, self.add_conv3_stride2, self.add_pool2, self.add_dilated,
                                 self.dilation])
         super().__init__([buttons, widgets.HBox([self.undo, self.reset]), self.summary, self.output])
+        mark_explorer(self)
         self._set(list(layers))
 
     # ------------------------------------------------------------------ state
