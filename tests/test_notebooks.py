@@ -25,3 +25,9 @@ def test_colab_cell_installs_from_the_configured_repository():
     assert f"git+{url}" in source and "google.colab" in source
     assert authoring.colab_url("01_convolution_basics.ipynb").endswith(
         "/blob/main/notebooks/01_convolution_basics.ipynb")
+
+
+def test_readme_links_every_notebook_on_colab():
+    readme = (authoring.REPO_ROOT / "README.md").read_text()
+    for twin in TWINS:
+        assert authoring.colab_url(twin.ipynb) in readme, f"README lacks the Colab link of {twin.name}"
