@@ -143,35 +143,27 @@ def _params_table(model: Any, input_size: Any) -> tuple[Any, str]:
     return table, footer
 
 
-def _cmd_rf(args: argparse.Namespace) -> int:
-    return _run(args, _rf_table)
-
-
-def _cmd_params(args: argparse.Namespace) -> int:
-    return _run(args, _params_table)
-
-
-def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", metavar="MODEL",
-                   help="a saved .keras file or a keras.applications model name (VGG16, ResNet50, InceptionV3, ...)")
-    p.add_argument("--input-size", type=parse_size, default=None, metavar="N|HxW",
-                   help="input size (default: the model's own); for an application model it is built at this size")
-    p.add_argument("--no-top", action="store_true",
-                   help="build an application model without its classifier (include_top=False)")
-    p.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
+#: name -> (table builder, one-line help, description)
+COMMANDS: dict[str, tuple[Callable[[Any, Any], tuple[Any, str]], str, str]] = {
+    "rf": (_rf_table, "receptive-field table of a model (n_out, jump, rf, start per layer)",
+           "Print the receptive-field table of a Keras model: per layer the output size, jump, receptive "
+           "field and start (centre of the first unit's receptive field)."),
+    "params": (_params_table, "parameter table of a model (formula, trainable split, MACs per layer)",
+               "Print the parameters of each layer of a Keras model with the formula behind them, the "
+               "trainable / non-trainable split and the multiply-accumulates per example."),
+}
 
 
 def register(subparsers: Any) -> None:
     """Add the ``rf`` and ``params`` sub-commands to the ``course`` command."""
-    p_rf = subparsers.add_parser(
-        "rf", help="receptive-field table of a model (n_out, jump, rf, start per layer)",
-        description="Print the receptive-field table of a Keras model: per layer the output size, jump, "
-                    "receptive field and start (centre of the first unit's receptive field).")
-    _add_common(p_rf)
-    p_rf.set_defaults(func=_cmd_rf)
-    p_params = subparsers.add_parser(
-        "params", help="parameter table of a model (formula, trainable split, MACs per layer)",
-        description="Print the parameters of each layer of a Keras model with the formula behind them, "
-                    "the trainable / non-trainable split and the multiply-accumulates per example.")
-    _add_common(p_params)
-    p_params.set_defaults(func=_cmd_params)
+    for name, (build, help_text, description) in COMMANDS.items():
+        p = subparsers.add_parser(name, help=help_text, description=description)
+        p.add_argument("model", metavar="MODEL",
+                       help="a saved .keras file or a keras.applications model name (VGG16, ResNet50, "
+                            "InceptionV3, ...)")
+        p.add_argument("--input-size", type=parse_size, default=None, metavar="N|HxW",
+                       help="input size (default: the model's own); an application model is built at this size")
+        p.add_argument("--no-top", action="store_true",
+                       help="build an application model without its classifier (include_top=False)")
+        p.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
+        p.set_defaults(func=lambda args, build=build: _run(args, build))

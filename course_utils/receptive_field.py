@@ -30,8 +30,9 @@ Other layers:
   may then be fractions. Along an axis, output units of a transposed
   convolution are not all alike (some receive ``ceil(k/s)`` input units, some
   fewer): ``rf`` is the width of the box that contains every unit's receptive
-  field, centred on the unit. It is exact for the units that receive the most
-  inputs when ``(k - 1)`` is a multiple of ``s`` and an upper bound otherwise.
+  field, centred on the unit. It is an upper bound, reached by the fullest
+  units when ``s`` divides the extent ``(k - 1) + (k' - 1) + ...`` that this
+  and the following layers span on the fine grid (the tests check both).
 * ``UpSampling2D`` by ``f``: ``jump_out = jump_in / f``, output unit ``o``
   centred on the input coordinate ``(o + 1/2)/f - 1/2``; nearest-neighbour
   copies one unit (``rf`` grows by ``(f - 1) * jump_out`` for the enclosing
@@ -46,7 +47,15 @@ Other layers:
   jumps differ the table keeps the path with the largest RF. Both cases of
   misalignment raise an :class:`AlignmentWarning`.
 
-:func:`empirical_receptive_field` measures the same thing with a gradient,
+Near the borders part of a unit's receptive field is zero padding;
+:meth:`RFAnalysis.valid_units` gives the range of units that see real pixels
+only.
+
+Entry points: :func:`receptive_field_table` (a pandas DataFrame),
+:func:`analyse` (the :class:`RFAnalysis` behind it, with :meth:`RFAnalysis.box`
+for the pixels one unit sees), :func:`layer_annotations` (per-layer comments
+for Assignment 3) and :func:`empirical_receptive_field` /
+:class:`GradientProbe`, which measure the same thing with a gradient,
 independently of these formulas.
 """
 

@@ -17,10 +17,13 @@ A network is built from
   Tokens: ``<kind><k>[x<k2>][s<stride>][d<dilation>][p<pad>|same|valid][op<n>][-<filters>]``
   with kinds ``conv``, ``pool``/``maxpool``/``avgpool`` (stride defaults to the
   pool size), ``dw`` (depthwise), ``sep`` (separable), ``tconv`` (transposed),
-  ``up`` (nearest up-sampling by ``k``), ``pad``/``crop`` (``k`` pixels on every
-  side) and the kernel-less ``bn``, ``relu``, ``dropout``, ``flatten``, ``gap``,
-  ``gmp`` and ``dense-<units>``. Convolutions default to stride 1 and no
-  padding (``"conv3"`` is 3x3, stride 1, ``p=0``), as in the course notes.
+  ``up`` (nearest up-sampling by ``k``; ``up2bilinear``), ``pad``/``crop``
+  (``k`` pixels on every side) and the kernel-less ``bn``, ``relu``,
+  ``dropout``, ``flatten``, ``gap`` / ``gmp`` (global pooling to 1x1) and
+  ``dense-<units>`` (a classifier layer: it sees the whole input).
+  Convolutions default to stride 1 and no padding (``"conv3"`` is 3x3,
+  stride 1, ``p=0``), as in the course notes; ``-<filters>`` is needed only
+  for parameter counts.
 
 * any Keras model (:func:`from_keras`): Sequential or Functional, with
   branches and merges, shared layers and nested sub-models (inlined, their layers
@@ -79,7 +82,7 @@ KINDS: dict[str, str] = {
     "neutral": "keeps the grid and the receptive field (activation, dropout, ...)",
     "dense": "Dense: a 1x1 convolution on a feature map, global on a vector",
     "global_pool": "global pooling: every output sees the whole input",
-    "flatten": "Flatten / Reshape / global statistics: the grid is lost",
+    "flatten": "every unit sees the whole input: Flatten, Reshape, statistics over the feature map",
     "merge": "merges several inputs (Add, Concatenate, Multiply, ...)",
 }
 #: Kinds whose geometry is a sliding window (kernel, stride, padding, dilation).
@@ -112,11 +115,17 @@ class WeightSpec:
 class LayerSpec:
     """One layer (one call of a layer, for shared layers) of a network.
 
-    Geometry fields are ``(height, width)`` pairs. ``out_hw`` is the spatial
-    output size (``(None, None)`` when unknown) and ``spatial`` says whether the
-    output is still a feature map at all (``False`` after Flatten / global
-    pooling without ``keepdims``). ``weights`` holds the shapes Keras built
-    (``None`` for specs written by hand).
+    Geometry fields are ``(height, width)`` pairs: ``kernel``, ``stride``,
+    ``dilation`` (for ``upsample`` the stride holds the up-sampling factor);
+    ``padding`` is ``"same"``, ``"valid"`` or ``((top, bottom), (left, right))``
+    (for ``pad`` / ``crop`` the pixels added / removed). ``filters`` is the
+    number of output channels of a convolution or Dense layer, ``channels`` the
+    last-axis size of the output. ``out_hw`` is the spatial output size
+    (``(None, None)`` when unknown) and ``spatial`` says whether the output is
+    still a feature map (``False`` after Flatten or global pooling without
+    ``keepdims``). ``weights`` holds the weight shapes Keras built (``None`` for
+    specs written by hand); ``shared_with`` names the first call of a shared
+    layer, which owns its weights.
     """
 
     name: str
@@ -314,8 +323,8 @@ def _complete(network: Network, keras_checked: bool) -> Network:
         first = srcs[0]
         if spec.kind in GLOBAL_KINDS or spec.kind == "dense" or not first.spatial:
             # No window arithmetic: the grid is kept (1x1 for global pooling) or lost.
-            if not first.spatial and spec.weights is None:
-                spec.spatial = False  # hand-written spec after Flatten
+            if not first.spatial and not keras_checked:
+                spec.spatial = False  # a hand-written layer after Flatten (Keras says so itself)
             if not spec.spatial:
                 spec.out_hw = (None, None)
             elif None in spec.out_hw:

@@ -76,7 +76,7 @@ def test_conv_output_size_matches_tensorflow(tf, n, k, s, d, padding, seed):
 @given(n=st.integers(1, 30), k=st.integers(1, 6), s=st.integers(1, 3), p=st.integers(0, 3),
        p_right=st.integers(0, 3))
 def test_explicit_padding_matches_tensorflow(tf, n, k, s, p, p_right):
-    assume(n + p + p_right >= k)
+    assume(n + 2 * p >= k and n + p + p_right >= k)
     x = tf.constant(_rand((1, n, n, 1)))
     y = tf.nn.conv2d(x, _rand((k, k, 1, 1)), strides=s, padding=[[0, 0], [p, p], [p, p_right], [0, 0]])
     assert y.shape[1] == ar.conv_output_size(n, k, s, p)
