@@ -4,9 +4,9 @@ Every row times one forward + backward pass, ours and TensorFlow's, in the same
 process on the same float32 data: the best of ``--repeats`` runs after a warm-up
 run, the two sides taking turns. TensorFlow's reference is the op plus ``GradientTape.gradient`` with
 respect to the same inputs, results fetched as numpy arrays, run eagerly (the
-way a notebook calls it) or, with ``--tf-function``, compiled by ``tf.function``.
+way a notebook calls it) and compiled by ``tf.function`` (its fastest CPU path).
 
-    python benchmarks/bench_ops.py            # prints the table and writes results/ops.md
+    python benchmarks/bench_ops.py            # prints both tables and writes results/ops.md
     python benchmarks/bench_ops.py --quick    # fewer repeats, no file
 
 Targets (issue 4): vectorised convolution, max pooling and batch normalisation
@@ -234,11 +234,28 @@ def environment(tf) -> list[str]:
     ]
 
 
+HEADER = [
+    "| layer (forward + backward, float32) | input | ours (ms) | reference (ms) | ratio | target | met |",
+    "|---|---|---|---|---|---|---|",
+]
+
+
+def measure(tf, keras, repeats: int, use_function: bool) -> str:
+    """All rows against TensorFlow run eagerly or compiled; returns the markdown table."""
+    rng = np.random.default_rng(0)
+    rows = (
+        conv_rows(tf, repeats, use_function, rng)
+        + naive_rows(tf, repeats, use_function, rng)
+        + pool_rows(tf, repeats, use_function, rng)
+        + batchnorm_rows(tf, keras, repeats, use_function, rng)
+    )
+    return "\n".join(HEADER + [row.markdown() for row in rows])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=10, help="timed runs per row (best is kept)")
     parser.add_argument("--quick", action="store_true", help="3 repeats, print only")
-    parser.add_argument("--tf-function", action="store_true", help="compile TensorFlow's side with tf.function")
     args = parser.parse_args()
     repeats = 3 if args.quick else args.repeats
 
@@ -246,35 +263,29 @@ def main() -> None:
     import tensorflow as tf
 
     load_before = os.getloadavg()[0]
-    rng = np.random.default_rng(0)
-    rows = (
-        conv_rows(tf, repeats, args.tf_function, rng)
-        + naive_rows(tf, repeats, args.tf_function, rng)
-        + pool_rows(tf, repeats, args.tf_function, rng)
-        + batchnorm_rows(tf, keras, repeats, args.tf_function, rng)
-    )
-    mode = "tf.function" if args.tf_function else "eager"
-    header = [
-        "| layer (forward + backward, float32) | input | ours (ms) | reference (ms) | ratio | target | met |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    table = "\n".join(header + [row.markdown() for row in rows])
-    print(table)
+    sections = []
+    for use_function, title in [
+        (False, "TensorFlow eager (as a notebook calls it)"),
+        (True, "TensorFlow compiled with tf.function (its fastest CPU path)"),
+    ]:
+        table = measure(tf, keras, repeats, use_function)
+        print(f"\n{title}\n{table}")
+        sections += [f"## Against {title}", "", table, ""]
     if args.quick:
         return
-    command = "python benchmarks/bench_ops.py" + (" --tf-function" if args.tf_function else "")
     text = "\n".join(
         [
             "# Speed of course_utils.ops against TensorFlow (CPU)",
             "",
-            f"Written by `{command}` (best of {repeats} alternating runs after a warm-up, "
-            f"TensorFlow run {mode}); ratio = ours / reference.",
+            f"Written by `python benchmarks/bench_ops.py --repeats {repeats}`: every row is one "
+            "forward + backward pass on the same float32 data, best of "
+            f"{repeats} runs after a warm-up, ours and TensorFlow's taking turns; "
+            "ratio = ours / reference.",
             "",
             *environment(tf),
             f"- load average (1 min) before / after the run: {load_before:.1f} / {os.getloadavg()[0]:.1f}",
             "",
-            table,
-            "",
+            *sections,
         ]
     )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
