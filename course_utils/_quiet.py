@@ -1,4 +1,13 @@
-"""Keep TensorFlow's start-up noise out of notebooks and graders.
+"""TensorFlow defaults of the course: quiet, and correct on CPU.
+
+Correctness first: with oneDNN's CPU kernels on (TensorFlow's default on x86),
+TensorFlow 2.21 returns wrong input gradients for 1x1 stride-2 convolutions at
+some shapes, nondeterministically (e.g. a (1, 56, 56, 2) input: compare oneDNN
+issue #6035). ResNet-style shortcuts use exactly that layer, so the course turns
+oneDNN's custom ops off (``TF_ENABLE_ONEDNN_OPTS=0``) unless the user set the
+variable; tests/test_config.py checks the gradient.
+
+Then the noise:
 
 TensorFlow >= 2.16 prints absl/oneDNN messages straight to file descriptor 2
 while its shared libraries load; ``TF_CPP_MIN_LOG_LEVEL`` no longer hides all
@@ -24,6 +33,7 @@ import warnings
 from contextlib import contextmanager
 
 _ENV_DEFAULTS = {
+    "TF_ENABLE_ONEDNN_OPTS": "0",  # wrong strided 1x1 conv gradients otherwise (see above)
     "TF_CPP_MIN_LOG_LEVEL": "3",  # C++ INFO/WARNING/ERROR logs of TensorFlow
     "GRPC_VERBOSITY": "ERROR",
     "KERAS_BACKEND": "tensorflow",

@@ -1,11 +1,19 @@
-"""What every explorer shares: CSS classes that tests and styles can find.
+"""What every explorer shares.
 
 An explorer is a widget box with a ``summary`` text widget (what the explorer
-currently shows, in words). ``mark_explorer`` tags the box ``course-explorer``
-and its summary ``course-summary``, so the browser test finds them in the page.
+currently shows, in words) and an ``output`` widget with its figure.
+``mark_explorer`` tags the box ``course-explorer`` and its summary
+``course-summary``, so the browser test finds them in the page;
+``show_figure`` replaces the figure.
 """
 
 from __future__ import annotations
+
+import io
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+from IPython.display import Image
 
 EXPLORER_CLASS = "course-explorer"
 SUMMARY_CLASS = "course-summary"
@@ -14,3 +22,12 @@ SUMMARY_CLASS = "course-summary"
 def mark_explorer(explorer) -> None:
     explorer.add_class(EXPLORER_CLASS)
     explorer.summary.add_class(SUMMARY_CLASS)
+
+
+def show_figure(output: widgets.Output, fig) -> None:
+    """Replace what ``output`` shows by ``fig`` (as a PNG, so it works with or without a kernel)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    output.outputs = ()
+    output.append_display_data(Image(data=buffer.getvalue(), format="png"))

@@ -17,7 +17,7 @@ from functools import lru_cache
 import ipywidgets as widgets
 
 from course_utils.plots.architectures import plot_dense_block_growth
-from course_utils.widgets.backprop import show_figure
+from course_utils.widgets._explorer import mark_explorer, show_figure
 
 __all__ = ["ARCHITECTURES", "ArchitecturePicker", "DenseNetGrowthExplorer", "architecture_picker",
            "dense_block_params", "densenet_growth_explorer"]
@@ -46,6 +46,7 @@ class DenseNetGrowthExplorer(widgets.VBox):
         super().__init__([widgets.HBox([widgets.VBox([self.k0, self.k]),
                                         widgets.VBox([self.layers, self.compression])]),
                           self.summary, self.output])
+        mark_explorer(self)
         self._update()
 
     def _update(self, change=None) -> None:
@@ -109,6 +110,7 @@ class ArchitecturePicker(widgets.VBox):
         for control in (self.architecture, self.layers):
             control.observe(self._update, names="value")
         super().__init__([widgets.HBox([self.architecture, self.layers]), self.summary, self.tables])
+        mark_explorer(self)
         self._update()
 
     def _update(self, change=None) -> None:

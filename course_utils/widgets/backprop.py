@@ -8,11 +8,7 @@ gradient comes back to it and ``.summary`` shows ``dE/dh^{l-1}_{ij}``.
 
 from __future__ import annotations
 
-import io
-
 import ipywidgets as widgets
-import matplotlib.pyplot as plt
-from IPython.display import Image
 
 from course_utils import arithmetic
 from course_utils.plots.backprop import (
@@ -21,6 +17,7 @@ from course_utils.plots.backprop import (
     latex_block,
     plot_conv_connections,
 )
+from course_utils.widgets._explorer import mark_explorer, show_figure
 
 __all__ = ["ConvBackpropExplorer", "conv_backprop_explorer"]
 
@@ -54,6 +51,7 @@ class ConvBackpropExplorer(widgets.VBox):
         layer = widgets.VBox([self.size, self.kernel, self.stride, self.padding, self.dilation])
         where = widgets.VBox([self.mode, self.row, self.col])
         super().__init__([widgets.HBox([layer, where]), self.summary, self.output])
+        mark_explorer(self)
         self._update()
 
     # ------------------------------------------------------------------ state
@@ -94,15 +92,6 @@ class ConvBackpropExplorer(widgets.VBox):
             fig = plot_conv_connections(n, k, s, p, d, input=pos)
         self.summary.value = f"{n}x{n} input → {m}x{m} output. " + latex_block([line])
         show_figure(self.output, fig)
-
-
-def show_figure(output: widgets.Output, fig) -> None:
-    """Replace what ``output`` shows by ``fig`` (as a PNG, so it works with or without a kernel)."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    output.outputs = ()
-    output.append_display_data(Image(data=buffer.getvalue(), format="png"))
 
 
 def conv_backprop_explorer(**kwargs) -> ConvBackpropExplorer:

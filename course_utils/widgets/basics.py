@@ -12,8 +12,7 @@ import ipywidgets as widgets
 
 from course_utils import arithmetic
 from course_utils.plots.basics import output_size_equation, plot_sliding_window
-from course_utils.widgets.backprop import show_figure
-from course_utils.widgets._explorer import mark_explorer
+from course_utils.widgets._explorer import mark_explorer, show_figure
 
 __all__ = ["ConvArithmeticExplorer", "conv_arithmetic_explorer"]
 

@@ -17,8 +17,8 @@ import numpy as np
 
 from course_utils.ops import batchnorm_forward
 from course_utils.plots.batchnorm import plot_bn_histograms
-from course_utils.widgets.backprop import show_figure
 from course_utils.widgets.separable import _pre
+from course_utils.widgets._explorer import mark_explorer, show_figure
 
 __all__ = ["BatchNormExplorer", "batchnorm_explorer"]
 
@@ -66,6 +66,7 @@ class BatchNormExplorer(widgets.VBox):
                           widgets.VBox([self.batch_size, self.mode, self.steps, self.momentum])]),
             self.summary, self.output,
         ])
+        mark_explorer(self)
         self._update()
 
     @property

@@ -15,7 +15,7 @@ import numpy as np
 from course_utils import arithmetic
 from course_utils import receptive_field as rfm
 from course_utils.plots.dilated import dilation_footprint
-from course_utils.widgets.backprop import show_figure
+from course_utils.widgets._explorer import mark_explorer, show_figure
 
 __all__ = ["DILATION_PRESETS", "DilationExplorer", "dilation_explorer"]
 
@@ -65,6 +65,7 @@ class DilationExplorer(widgets.VBox):
         self.dilations.observe(self._update, names="value")
         self.kernel.observe(self._update, names="value")
         super().__init__([widgets.HBox([self.preset, self.dilations, self.kernel]), self.summary, self.output])
+        mark_explorer(self)
         self._update()
 
     def _use_preset(self, change=None) -> None:

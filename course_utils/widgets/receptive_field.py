@@ -21,8 +21,7 @@ import numpy as np
 
 from course_utils import receptive_field as rfm
 from course_utils.plots.receptive_field import plot_rf_boxes, sample_image, walkthrough_lines
-from course_utils.widgets.backprop import show_figure
-from course_utils.widgets._explorer import mark_explorer
+from course_utils.widgets._explorer import mark_explorer, show_figure
 
 __all__ = ["LAYER_CHOICES", "ReceptiveFieldBuilder", "receptive_field_builder"]
 

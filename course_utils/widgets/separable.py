@@ -15,7 +15,7 @@ import ipywidgets as widgets
 
 from course_utils import params as course_params
 from course_utils.plots.separable import plot_conv_costs
-from course_utils.widgets.backprop import show_figure
+from course_utils.widgets._explorer import mark_explorer, show_figure
 
 __all__ = ["SeparableCostExplorer", "separable_cost_explorer"]
 
@@ -52,6 +52,7 @@ class SeparableCostExplorer(widgets.VBox):
             widgets.HBox([widgets.VBox([self.c_in, self.c_out, self.kernel]), widgets.VBox([self.size, self.bias])]),
             self.summary, self.output,
         ])
+        mark_explorer(self)
         self._update()
 
     @property

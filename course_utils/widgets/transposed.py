@@ -14,7 +14,7 @@ import numpy as np
 
 from course_utils import arithmetic
 from course_utils.plots.transposed import overlap_map
-from course_utils.widgets.backprop import show_figure
+from course_utils.widgets._explorer import mark_explorer, show_figure
 
 __all__ = ["TransposedConvExplorer", "transposed_conv_explorer"]
 
@@ -43,6 +43,7 @@ class TransposedConvExplorer(widgets.VBox):
         left = widgets.VBox([self.size, self.kernel, self.stride])
         right = widgets.VBox([self.padding, self.output_padding])
         super().__init__([widgets.HBox([left, right]), self.summary, self.output])
+        mark_explorer(self)
         self._update()
 
     def _update(self, change=None) -> None:
