@@ -237,9 +237,9 @@ def bwrap_prefix(notebook_dir: str, runtime_dir: str, assignment: str) -> list[s
     return [
         "bwrap", "--die-with-parent", "--new-session",
         "--unshare-all", "--unshare-user", "--uid", "1000", "--gid", "1000", "--hostname", "student",
+        # empty file systems first, so that the binds below stay visible on top of them
+        "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", SANDBOX_HOME,
         *_system_mounts(),
-        "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
-        "--tmpfs", SANDBOX_HOME,
         "--bind", notebook_dir, inside,
         "--bind", runtime_dir, runtime_dir,
         "--chdir", inside,

@@ -200,7 +200,8 @@ def write_examples(names: Iterable[str]) -> None:
     (EXAMPLES_DIR / "README.md").write_text(EXAMPLES_README)
 
 
-if __name__ == "__main__":
-    from course_utils.grading.course import list_assignments
+#: The assignments whose example classes are shipped (and graded by ``make grade``).
+SHIPPED = ("a1_arithmetic", "a2_numpy_layers")
 
-    write_examples(sys.argv[1:] or list_assignments())
+if __name__ == "__main__":
+    write_examples(sys.argv[1:] or SHIPPED)

@@ -1,0 +1,309 @@
+"""The rubric of assignment A3 (the depthwise-separable-only network), checked on the
+real objects: the model the student's own ``build_separable`` returns, the weights
+and history files the notebook saved, and the validation set.
+
+Every check returns ``None`` (printing ``[name] correct: ...``) or raises
+:class:`course_utils.checks.CheckFailed` with what is wrong, so the notebook's
+public tests, its hidden tests and the feedback read alike.
+
+=================  ===========================================================
+rule               how it is checked
+=================  ===========================================================
+no Conv2D          every layer of the built model, nested models and layers of
+                   subclassed layers included (Keras' own layer tracking), by
+                   *exact* class: only ``SeparableConv2D`` and ``DepthwiseConv2D``
+                   may convolve; any other class that is a Keras convolution, or
+                   that owns a 4-D kernel, fails (an alias or a subclass of
+                   ``Conv2D`` under another name fails too)
+parameters         ``model.count_params() < 100_000``
+BN, dropout        a ``BatchNormalization`` layer; at least one ``Dropout`` (or
+                   ``SpatialDropout``), every rate in ``DROPOUT_RANGE``
+RF table           the student's ``{layer: (output_size, rf)}`` against
+                   :func:`course_utils.receptive_field.receptive_field_table` of
+                   the same model: each wrong or missing row is named with the
+                   right values
+accuracy           the model is rebuilt with ``build_separable``, the submitted
+                   weights loaded (a file of another architecture fails) and
+                   evaluated on the first ``VAL_SIZE`` validation images; the
+                   history's best validation accuracy must agree within
+                   ``TOLERANCE``; at most ``MAX_EPOCHS`` epochs
+beats the base     the separable weights beat the submitted base weights on
+                   the same images, and reach the instructor's floor
+                   (``FLOORS``; none in quick mode)
+=================  ===========================================================
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from course_utils import checks
+from course_utils.checks import CheckFailed, call_student
+
+__all__ = [
+    "MAX_PARAMS", "MAX_EPOCHS", "VAL_SIZE", "TOLERANCE", "DROPOUT_RANGE", "FLOORS",
+    "all_layers", "forbidden_layers", "check_separable_only", "check_params", "check_bn_dropout",
+    "expected_rf_rows", "check_rf_table", "check_run", "check_beats_base", "validation_subset",
+]
+
+MAX_PARAMS = 100_000
+MAX_EPOCHS = 50
+#: Validation images the grader evaluates the weights on (the first of the test split):
+#: two models on 2,000 images keep grading one submission well under a minute on a CPU.
+VAL_SIZE = 2000
+#: Largest gap between the history's best validation accuracy and the submitted weights'
+#: accuracy on the grader's images (about four standard errors on 2,000 images).
+TOLERANCE = 0.03
+DROPOUT_RANGE = (0.0, 0.5)
+#: Accuracy the separable network must reach on each dataset, whatever the base did
+#: (the instructor's floor; an undertrained base network does not make the task easier).
+FLOORS = {"cifar10": 0.80, "fashion_mnist": 0.90, "mnist": 0.98}
+#: Exact layer classes allowed to convolve.
+ALLOWED_CONV = ("SeparableConv2D", "DepthwiseConv2D")
+
+
+# ----------------------------------------------------------------------------- the layers
+def all_layers(model) -> list[Any]:
+    """Every layer inside ``model``: nested models and the sub-layers of subclassed
+    layers included (Keras' own tracking of layer attributes)."""
+    return list(model._flatten_layers(include_self=False, recursive=True))
+
+
+def _is_keras_conv(layer) -> bool:
+    from keras.src.layers.convolutional import base_conv, base_conv_transpose
+
+    return isinstance(layer, (base_conv.BaseConv, base_conv_transpose.BaseConvTranspose))
+
+
+def _owns_4d_kernel(layer) -> bool:
+    own = getattr(layer, "_trainable_variables", []) + getattr(layer, "_non_trainable_variables", [])
+    return any(len(getattr(v, "shape", ())) >= 4 for v in own)
+
+
+def forbidden_layers(model) -> list[str]:
+    """``"path (Class)"`` of every layer that convolves without being an allowed class."""
+    import keras
+
+    bad = []
+    for layer in all_layers(model):
+        cls = type(layer)
+        allowed = cls in (keras.layers.SeparableConv2D, keras.layers.DepthwiseConv2D)
+        if allowed:
+            continue
+        if _is_keras_conv(layer) or _owns_4d_kernel(layer) or \
+                isinstance(layer, (keras.layers.SeparableConv2D, keras.layers.DepthwiseConv2D)):
+            bases = [c.__name__ for c in cls.__mro__[1:] if c.__module__.startswith("keras")][:1]
+            extra = f", a {bases[0]}" if bases and bases[0] != cls.__name__ else ""
+            bad.append(f"{layer.name} ({cls.__name__}{extra})")
+    return bad
+
+
+def _model(build: Callable, input_shape, name: str):
+    model = call_student(build, name, tuple(input_shape))
+    if not hasattr(model, "count_params") or not hasattr(model, "layers"):
+        raise CheckFailed(name, f"{name}(input_shape) must return a Keras model, got {type(model).__name__}.")
+    return model
+
+
+def check_separable_only(build: Callable, input_shape, name: str = "build_separable") -> None:
+    model = _model(build, input_shape, name)
+    bad = forbidden_layers(model)
+    if bad:
+        raise CheckFailed(name, "these layers convolve but are not SeparableConv2D or DepthwiseConv2D: "
+                                + ", ".join(bad) + ".",
+                          "the rule is depthwise-separable convolution ONLY: the first layer and the "
+                          "classifier included (a 1x1 or 3x3 SeparableConv2D, or a Dense after pooling).")
+    convs = [l for l in all_layers(model) if type(l).__name__ in ALLOWED_CONV]
+    if not convs:
+        raise CheckFailed(name, "the model has no SeparableConv2D layer.", "build it from keras.layers.SeparableConv2D.")
+    checks._passed(name, f"{len(convs)} depthwise-separable layers and no other convolution")
+
+
+def check_params(build: Callable, input_shape, name: str = "build_separable") -> None:
+    model = _model(build, input_shape, name)
+    count = int(model.count_params())
+    if count >= MAX_PARAMS:
+        raise CheckFailed(name, f"the model has {count:,} parameters; the limit is fewer than {MAX_PARAMS:,}.",
+                          "narrow the widest layers, or replace Flatten + Dense by global average pooling.")
+    checks._passed(name, f"{count:,} parameters")
+
+
+def check_bn_dropout(build: Callable, input_shape, name: str = "build_separable") -> None:
+    import keras
+
+    model = _model(build, input_shape, name)
+    layers = all_layers(model)
+    if not any(isinstance(l, keras.layers.BatchNormalization) for l in layers):
+        raise CheckFailed(name, "the model has no BatchNormalization layer.",
+                          "add BatchNormalization after the separable convolutions.")
+    drops = [l for l in layers if isinstance(l, (keras.layers.Dropout, keras.layers.SpatialDropout2D))]
+    if not drops:
+        raise CheckFailed(name, "the model has no Dropout layer.", "add a little dropout (0.05-0.25) after the blocks.")
+    low, high = DROPOUT_RANGE
+    wrong = [f"{l.name} (rate {l.rate})" for l in drops if not (low < float(l.rate) <= high)]
+    if wrong:
+        raise CheckFailed(name, f"dropout rates outside ({low}, {high}]: {', '.join(wrong)}.",
+                          "with BatchNormalization, small rates are enough; a rate of 0 does nothing.")
+    checks._passed(name, f"BatchNormalization and {len(drops)} dropout layer(s) with sensible rates")
+
+
+# ----------------------------------------------------------------------------- the RF table
+def expected_rf_rows(model, required_only: bool = False) -> dict[str, tuple[int, int]]:
+    """``{layer: (output size, receptive field)}`` for every layer with a spatial output
+    (``required_only``: the convolutions and poolings, the rows a table must have)."""
+    from course_utils.receptive_field import receptive_field_table
+
+    table = receptive_field_table(model, axes="h")
+    rows = {}
+    for _, row in table.iterrows():
+        n_out = row.get("n_out", row.get("n_out_h"))
+        rf = row.get("rf", row.get("rf_h"))
+        if row["type"] == "InputLayer" or n_out is None or (isinstance(n_out, float) and math.isnan(n_out)) \
+                or str(n_out) == "<NA>":
+            continue
+        if required_only and not any(word in str(row["type"]) for word in ("Conv", "Pool")):
+            continue
+        rows[str(row["layer"])] = (int(n_out), int(rf))
+    return rows
+
+
+def _rows_of(answer: Any, name: str) -> dict[str, tuple[Any, Any]]:
+    if answer is None or answer is Ellipsis:
+        raise checks.NotAttempted(name)
+    if isinstance(answer, dict):
+        items = list(answer.items())
+    else:
+        try:
+            items = [(r[0], tuple(r[1:])) for r in answer]
+        except (TypeError, IndexError):
+            raise CheckFailed(name, "expected {layer name: (output size, receptive field)}.") from None
+    out = {}
+    for key, value in items:
+        try:
+            size, rf = value
+        except (TypeError, ValueError):
+            raise CheckFailed(name, f"row {key!r}: expected (output size, receptive field), got {value!r}.") from None
+        out[str(key)] = (size, rf)
+    return out
+
+
+def check_rf_table(answer: Any, build: Callable, input_shape, name: str = "layer_table") -> None:
+    """The student's stated output sizes and receptive fields, row by row: each wrong or
+    missing row is named with the right values. Every convolution and pooling needs a
+    row; rows for other layers (BN, ReLU, dropout) may be given and are checked too."""
+    model = _model(build, input_shape, "build_separable")
+    expected = expected_rf_rows(model)
+    required = expected_rf_rows(model, required_only=True)
+    given = _rows_of(answer, name)
+    problems = []
+    for layer, (size, rf) in expected.items():
+        if layer not in given and layer not in required:
+            continue
+        if layer not in given:
+            problems.append(f"{layer}: missing (output {size}x{size}, receptive field {rf})")
+            continue
+        g_size, g_rf = given[layer]
+        if g_size != size or g_rf != rf:
+            problems.append(f"{layer}: stated ({g_size}, {g_rf}), right ({size}, {rf})")
+    unknown = sorted(set(given) - set(expected))
+    if unknown:
+        problems.append("rows for layers the model does not have (or without a spatial output): "
+                        + ", ".join(unknown))
+    if problems:
+        raise CheckFailed(name, f"{len(problems)} row(s) wrong:\n  " + "\n  ".join(problems),
+                          "n_out = floor((n_in + 2p - k)/s) + 1; rf grows by (k - 1) x jump; pooling multiplies the jump.")
+    checks._passed(name, f"all {len(set(given))} rows")
+
+
+# ----------------------------------------------------------------------------- the saved runs
+_VAL_CACHE: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
+
+
+def validation_subset(dataset: str, size: int = VAL_SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``size`` images of the validation (test) split, scaled to [0, 1]."""
+    key = (dataset, size)
+    if key not in _VAL_CACHE:
+        from course_utils import data
+
+        _, (x, y) = data.load_images(dataset, (1, size))
+        _VAL_CACHE[key] = (x, y)
+    return _VAL_CACHE[key]
+
+
+def _load_run(name: str, build: Callable, dataset: str, folder: str | Path, what: str):
+    """(model with the submitted weights, history record) of run ``name``."""
+    from course_utils import a3_models
+
+    w, h = a3_models.weights_path(name, folder), a3_models.history_path(name, folder)
+    missing = [p.name for p in (w, h) if not p.exists()]
+    if missing:
+        raise CheckFailed(what, f"the saved run is missing: {', '.join(missing)}.",
+                          "run the training cell (it saves both files next to the notebook) and submit them.")
+    try:
+        record = a3_models.load_history(name, folder)
+        accs = [float(a) for a in record["history"]["val_accuracy"]]
+    except Exception as exc:  # noqa: BLE001 - any broken file is the student's
+        raise CheckFailed(what, f"{h.name} is not a history the notebook wrote ({type(exc).__name__}: {exc}).") from None
+    if record.get("dataset") != dataset:
+        raise CheckFailed(what, f"{h.name} was trained on {record.get('dataset')!r}, the grader uses {dataset!r}.")
+    x, _ = validation_subset(dataset)
+    model = _model(build, x.shape[1:], what)
+    try:
+        model.load_weights(str(w))
+    except Exception as exc:  # noqa: BLE001
+        raise CheckFailed(what, f"{w.name} does not fit the model the notebook builds "
+                                f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}).",
+                          "the weights must come from this architecture: retrain after changing the model.") from None
+    if not accs or not all(0.0 <= a <= 1.0 for a in accs):
+        raise CheckFailed(what, f"{h.name} holds no valid validation accuracies.")
+    return model, record, accs
+
+
+def check_run(name: str, build: Callable, dataset: str, folder: str | Path = ".", what: str | None = None) -> None:
+    """Evaluate the submitted weights of run ``name``; the history must agree with them
+    and have at most ``MAX_EPOCHS`` epochs. (Returns nothing: nbgrader would read a
+    number left as a test cell's value as partial credit.)"""
+    from course_utils.a3_models import evaluate
+
+    what = what or f"{name} run"
+    model, record, accs = _load_run(name, build, dataset, folder, what)
+    if len(accs) > MAX_EPOCHS:
+        raise CheckFailed(what, f"the history has {len(accs)} epochs; the limit is {MAX_EPOCHS}.")
+    x, y = validation_subset(dataset)
+    measured = evaluate(model, x, y)
+    claimed = max(accs)
+    if abs(measured - claimed) > TOLERANCE:
+        raise CheckFailed(what, f"the history claims a best validation accuracy of {claimed:.4f}, but the "
+                                f"submitted weights reach {measured:.4f} on the first {len(x)} validation images.",
+                          "submit the weights file the training cell saved with this history (the best epoch's).")
+    checks._passed(what, f"{len(accs)} epoch(s); the weights reach {measured:.4f} "
+                         f"(history: best {claimed:.4f})")
+
+
+def check_beats_base(build_base: Callable, build_separable: Callable, dataset: str, folder: str | Path = ".",
+                     floor: float | None = None, name: str = "beats the base") -> None:
+    """The separable weights beat the base weights on the same validation images, and
+    the floor (default ``FLOORS[dataset]``, none in quick mode)."""
+    from course_utils import config
+    from course_utils.a3_models import evaluate
+
+    if floor is None:
+        floor = 0.0 if config.quick() else FLOORS.get(dataset, 0.0)
+    x, y = validation_subset(dataset)
+    base, _, _ = _load_run("base", build_base, dataset, folder, "base run")
+    sep, _, accs = _load_run("separable", build_separable, dataset, folder, "separable run")
+    if len(accs) > MAX_EPOCHS:
+        raise CheckFailed(name, f"the separable run has {len(accs)} epochs; the limit is {MAX_EPOCHS}.")
+    base_acc, sep_acc = evaluate(base, x, y), evaluate(sep, x, y)
+    target = max(base_acc, floor)
+    if sep_acc <= target:
+        why = f"the base network's {base_acc:.4f}" if target == base_acc else f"the floor of {floor:.4f}"
+        raise CheckFailed(name, f"the separable network reaches {sep_acc:.4f} on the first {len(x)} validation "
+                                f"images; it must beat {why}.",
+                          "BatchNormalization after every separable layer, a wider last block, global "
+                          "average pooling, and augmentation with a learning-rate schedule.")
+    checks._passed(name, f"{sep_acc:.4f} against the base's {base_acc:.4f} (floor {floor:.2f})")
