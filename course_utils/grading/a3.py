@@ -263,13 +263,26 @@ def _load_run(name: str, build: Callable, dataset: str, folder: str | Path, what
     return model, record, accs
 
 
-def check_run(name: str, build: Callable, dataset: str, folder: str | Path = ".", what: str | None = None) -> None:
+def _submitted(name: str, what: str) -> None:
+    from course_utils.a3_models import TRAINED_HERE
+
+    if name in TRAINED_HERE:
+        raise CheckFailed(what, f"the saved run {name!r} was not submitted: the notebook had to train it "
+                                "while it was being graded.",
+                          "submit the weights and history files the training cell saved next to the notebook.")
+
+
+def check_run(name: str, build: Callable, dataset: str, folder: str | Path = ".", what: str | None = None,
+              submitted: bool = False) -> None:
     """Evaluate the submitted weights of run ``name``; the history must agree with them
-    and have at most ``MAX_EPOCHS`` epochs. (Returns nothing: nbgrader would read a
-    number left as a test cell's value as partial credit.)"""
+    and have at most ``MAX_EPOCHS`` epochs; with ``submitted``, the run must have been
+    loaded, not trained in this kernel. (Returns nothing: nbgrader would read a number
+    left as a test cell's value as partial credit.)"""
     from course_utils.a3_models import evaluate
 
     what = what or f"{name} run"
+    if submitted:
+        _submitted(name, what)
     model, record, accs = _load_run(name, build, dataset, folder, what)
     if len(accs) > MAX_EPOCHS:
         raise CheckFailed(what, f"the history has {len(accs)} epochs; the limit is {MAX_EPOCHS}.")
@@ -293,6 +306,8 @@ def check_beats_base(build_base: Callable, build_separable: Callable, dataset: s
 
     if floor is None:
         floor = 0.0 if config.quick() else FLOORS.get(dataset, 0.0)
+    for run in ("base", "separable"):
+        _submitted(run, name)
     x, y = validation_subset(dataset)
     base, _, _ = _load_run("base", build_base, dataset, folder, "base run")
     sep, _, accs = _load_run("separable", build_separable, dataset, folder, "separable run")
