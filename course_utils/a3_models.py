@@ -198,7 +198,8 @@ def train(model, train_data, val_data, epochs: int, batch_size: int = 128, *, na
 
         callbacks.append(keras.callbacks.LearningRateScheduler(rate))
     start = time.perf_counter()
-    fit = model.fit(ds, validation_data=val_data, epochs=epochs, callbacks=callbacks, verbose=verbose)
+    fit = model.fit(ds, validation_data=val_data, epochs=epochs, callbacks=callbacks, verbose=verbose,
+                    shuffle=False)  # the dataset reshuffles every epoch itself
     seconds = (time.perf_counter() - start) / max(1, epochs)
     model.load_weights(str(weights_path(name, folder)))
     history = {k: [float(v) for v in vs] for k, vs in fit.history.items() if k != "learning_rate"}

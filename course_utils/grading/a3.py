@@ -96,8 +96,13 @@ def forbidden_layers(model) -> list[str]:
             continue
         if _is_keras_conv(layer) or _owns_4d_kernel(layer) or \
                 isinstance(layer, (keras.layers.SeparableConv2D, keras.layers.DepthwiseConv2D)):
-            bases = [c.__name__ for c in cls.__mro__[1:] if c.__module__.startswith("keras")][:1]
-            extra = f", a {bases[0]}" if bases and bases[0] != cls.__name__ else ""
+            keras_conv = [c.__name__ for c in cls.__mro__ if c.__module__.startswith("keras") and "Conv" in c.__name__]
+            if not keras_conv:
+                extra = ", owns a 4-D kernel"
+            elif keras_conv[0] != cls.__name__:
+                extra = f", a {keras_conv[0]}"
+            else:
+                extra = ""
             bad.append(f"{layer.name} ({cls.__name__}{extra})")
     return bad
 

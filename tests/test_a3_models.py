@@ -1,0 +1,157 @@
+"""A3's networks, saved runs and rubric checks, on small Keras models (no grading batch)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from course_utils import a3_models
+from course_utils.checks import CheckFailed
+from course_utils.grading import a3
+
+
+@pytest.fixture(scope="module")
+def L(keras):
+    return keras.layers
+
+
+def test_base_network_has_the_sources_parameter_count_on_cifar10_shapes():
+    cifar = a3_models.build_base((32, 32, 3)).count_params()
+    fashion = a3_models.build_base((28, 28, 1)).count_params()
+    print(f"base network: 32x32x3 {cifar:,} parameters, 28x28x1 {fashion:,} parameters")
+    assert cifar == a3_models.BASE_PARAMS_CIFAR10 == 1_172_410
+    assert fashion < cifar
+
+
+@pytest.mark.parametrize("shape", [(32, 32, 3), (28, 28, 1)])
+def test_reference_is_separable_only_with_bn_under_100k(shape, capsys):
+    build = a3_models.build_reference
+    a3.check_separable_only(build, shape)
+    a3.check_params(build, shape)
+    a3.check_bn_dropout(build, shape)
+    model = build(shape)
+    first = [l for l in model.layers if "Conv" in type(l).__name__][0]
+    assert type(first).__name__ == "SeparableConv2D"
+    assert model.count_params() < 100_000
+    assert "correct" in capsys.readouterr().out
+
+
+def _functional(keras, *middle):
+    x = inputs = keras.Input((16, 16, 3))
+    x = keras.layers.SeparableConv2D(8, 3, padding="same", name="sep")(x)
+    for layer in middle:
+        x = layer(x)
+    return keras.Model(inputs, x)
+
+
+def test_forbidden_layers_finds_conv2d_wrapped_in_a_custom_layer_and_a_renamed_subclass(keras, L):
+    class Wrapper(L.Layer):
+        def __init__(self, **kw):
+            super().__init__(**kw)
+            self.inner = L.Conv2D(4, 3, padding="same", name="hidden_conv")
+
+        def call(self, x):
+            return self.inner(x)
+
+    class Separable(L.Conv2D):
+        pass
+
+    model = _functional(keras, Wrapper(name="wrapper"), Separable(4, 3, name="fake_sep"),
+                        L.DepthwiseConv2D(3, name="dw"), L.Conv2DTranspose(4, 3, name="up"))
+    bad = a3.forbidden_layers(model)
+    assert any(b.startswith("hidden_conv (Conv2D") for b in bad)
+    assert "fake_sep (Separable, a Conv2D)" in bad
+    assert any(b.startswith("up (Conv2DTranspose") for b in bad)
+    assert not any(b.startswith(("sep ", "dw ")) for b in bad)
+
+
+def test_a_custom_layer_owning_a_4d_kernel_is_a_convolution(keras, L):
+    import tensorflow as tf
+
+    class RawConv(L.Layer):
+        def build(self, shape):
+            self.kernel = self.add_weight(shape=(3, 3, shape[-1], 4))
+
+        def call(self, x):
+            return tf.nn.conv2d(x, self.kernel, 1, "SAME")
+
+    assert a3.forbidden_layers(_functional(keras, RawConv(name="raw"))) == ["raw (RawConv, owns a 4-D kernel)"]
+
+
+def test_bn_and_dropout_rules(keras, L):
+    def build(rate, bn=True):
+        def f(shape):
+            x = inputs = keras.Input(shape)
+            x = L.SeparableConv2D(4, 3)(x)
+            if bn:
+                x = L.BatchNormalization()(x)
+            x = L.Dropout(rate, name="d")(x)
+            return keras.Model(inputs, L.Dense(10)(L.GlobalAveragePooling2D()(x)))
+        return f
+
+    a3.check_bn_dropout(build(0.1), (16, 16, 3))
+    with pytest.raises(CheckFailed, match="no BatchNormalization"):
+        a3.check_bn_dropout(build(0.1, bn=False), (16, 16, 3))
+    with pytest.raises(CheckFailed, match=r"d \(rate 0.7\)"):
+        a3.check_bn_dropout(build(0.7), (16, 16, 3))
+
+
+def test_rf_table_names_each_wrong_row_with_the_right_value():
+    build = a3_models.build_reference
+    right = a3.expected_rf_rows(build((32, 32, 3)), required_only=True)
+    a3.check_rf_table(right, build, (32, 32, 3))
+    wrong = dict(right, sep2a=(16, 8))
+    del wrong["pool2"]
+    with pytest.raises(CheckFailed) as err:
+        a3.check_rf_table(wrong, build, (32, 32, 3))
+    text = str(err.value)
+    assert f"sep2a: stated (16, 8), right {right['sep2a']}" in text
+    assert f"pool2: missing (output 8x8, receptive field {right['pool2'][1]})" in text
+    assert "2 row(s) wrong" in text
+    # optional rows (BN, ReLU) are checked when given
+    with pytest.raises(CheckFailed, match="sep1a_bn"):
+        a3.check_rf_table(dict(right, sep1a_bn=(32, 1)), build, (32, 32, 3))
+
+
+def _tiny(keras, L):
+    def build(shape):
+        x = inputs = keras.Input(shape)
+        x = L.SeparableConv2D(4, 3, padding="same")(x)
+        x = L.BatchNormalization()(x)
+        return keras.Model(inputs, L.Dense(10, activation="softmax")(L.GlobalAveragePooling2D()(x)))
+    return build
+
+
+def test_train_or_load_saves_a_run_then_loads_it(keras, L, tmp_path, monkeypatch):
+    from course_utils.config import Budget
+
+    rng = np.random.default_rng(0)
+    data = (rng.random((64, 8, 8, 1), dtype=np.float32), rng.integers(0, 10, 64))
+    monkeypatch.setattr(a3_models, "TRAINED_HERE", set())
+    run = a3_models.train_or_load("tiny", _tiny(keras, L), data, data, Budget(epochs=2, batch_size=32),
+                                  "fashion_mnist", tmp_path, verbose=0)
+    assert not run.loaded and run.epochs == 2 and "tiny" in a3_models.TRAINED_HERE
+    record = json.loads((tmp_path / "tiny_history.json").read_text())
+    assert record["dataset"] == "fashion_mnist" and record["params"] == run.model.count_params()
+    assert (tmp_path / "tiny.weights.h5").exists()
+    again = a3_models.train_or_load("tiny", _tiny(keras, L), data, data, Budget(epochs=2), "fashion_mnist", tmp_path)
+    assert again.loaded and again.record == record
+    np.testing.assert_allclose(again.model.predict(data[0], verbose=0), run.model.predict(data[0], verbose=0),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_under_nbgrader_a_missing_run_is_an_error_not_a_training(keras, L, tmp_path, monkeypatch):
+    from course_utils.config import Budget
+
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    data = (np.zeros((4, 8, 8, 1), np.float32), np.zeros(4, int))
+    with pytest.raises(FileNotFoundError, match="tiny.weights.h5"):
+        a3_models.train_or_load("tiny", _tiny(keras, L), data, data, Budget(epochs=1), "fashion_mnist", tmp_path)
+
+
+def test_a_run_trained_while_grading_was_not_submitted(monkeypatch):
+    monkeypatch.setattr(a3_models, "TRAINED_HERE", {"separable"})
+    with pytest.raises(CheckFailed, match="was not submitted"):
+        a3.check_run("separable", a3_models.build_reference, "fashion_mnist", submitted=True)
