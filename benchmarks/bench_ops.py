@@ -92,23 +92,36 @@ def tf_runner(tf, fn, inputs, dout, use_function: bool):
     return run
 
 
+PADS = [[0, 0], [1, 1], [1, 1], [0, 0]]  # padding 1, in tf.nn.conv2d's form
+
+
+def conv_problem(rng, x_shape, n_filters, use_function, tf):
+    """Data for a 3x3, stride 1, padding 1 convolution, our two passes and TensorFlow's."""
+    x = rng.standard_normal(x_shape, dtype=np.float32)
+    w = rng.standard_normal((3, 3, x_shape[3], n_filters), dtype=np.float32)
+    b = np.zeros(n_filters, np.float32)
+    dout = rng.standard_normal((*x_shape[:3], n_filters), dtype=np.float32)
+
+    def passes(forward, backward):
+        def run():
+            out, cache = forward(x, w, b, stride=1, padding=1)
+            return backward(dout, cache)
+
+        return run
+
+    vectorised = passes(ops.conv2d_forward, ops.conv2d_backward)
+    naive = passes(ops.conv2d_forward_naive, ops.conv2d_backward_naive)
+    reference = tf_runner(tf, lambda x, w: tf.nn.conv2d(x, w, 1, PADS), [x, w], dout, use_function)
+    return vectorised, naive, reference
+
+
 def conv_rows(tf, repeats, use_function, rng):
     rows = []
     for x_shape, n_filters in [((100, 31, 31, 3), 25), ((64, 32, 32, 64), 64)]:
-        x = rng.standard_normal(x_shape, dtype=np.float32)
-        w = rng.standard_normal((3, 3, x_shape[3], n_filters), dtype=np.float32)
-        b = np.zeros(n_filters, np.float32)
-        dout = rng.standard_normal((*x_shape[:3], n_filters), dtype=np.float32)
-
-        def ours():
-            out, cache = ops.conv2d_forward(x, w, b, stride=1, padding=1)
-            return ops.conv2d_backward(dout, cache)
-
-        pads = [[0, 0], [1, 1], [1, 1], [0, 0]]
-        reference = tf_runner(tf, lambda x, w: tf.nn.conv2d(x, w, 1, pads), [x, w], dout, use_function)
+        vectorised, _, reference = conv_problem(rng, x_shape, n_filters, use_function, tf)
         rows.append(
             Row("conv 3x3, s1, p1 (im2col)", f"{x_shape} -> {n_filters}",
-                *best_times([ours, reference], repeats), "tf.nn.conv2d", TARGET)
+                *best_times([vectorised, reference], repeats), "tf.nn.conv2d", TARGET)
         )
     return rows
 
@@ -116,28 +129,13 @@ def conv_rows(tf, repeats, use_function, rng):
 def naive_rows(tf, repeats, use_function, rng):
     """The loop version on a small input, against the vectorised one and TensorFlow."""
     x_shape, n_filters = (4, 16, 16, 3), 8
-    x = rng.standard_normal(x_shape, dtype=np.float32)
-    w = rng.standard_normal((3, 3, 3, n_filters), dtype=np.float32)
-    b = np.zeros(n_filters, np.float32)
-    dout = rng.standard_normal((*x_shape[:3], n_filters), dtype=np.float32)
-
-    def naive():
-        out, cache = ops.conv2d_forward_naive(x, w, b, stride=1, padding=1)
-        return ops.conv2d_backward_naive(dout, cache)
-
-    def vectorised():
-        out, cache = ops.conv2d_forward(x, w, b, stride=1, padding=1)
-        return ops.conv2d_backward(dout, cache)
-
-    pads = [[0, 0], [1, 1], [1, 1], [0, 0]]
-    reference = tf_runner(tf, lambda x, w: tf.nn.conv2d(x, w, 1, pads), [x, w], dout, use_function)
+    vectorised, naive, reference = conv_problem(rng, x_shape, n_filters, use_function, tf)
     (naive_time,) = best_times([naive], max(1, repeats // 5))
     vectorised_time, reference_time = best_times([vectorised, reference], repeats)
+    shape = f"{x_shape} -> {n_filters}"
     return [
-        Row("conv 3x3 naive loops", f"{x_shape} -> {n_filters}", naive_time, vectorised_time,
-            "ours, im2col", None),
-        Row("conv 3x3 naive loops", f"{x_shape} -> {n_filters}", naive_time, reference_time,
-            "tf.nn.conv2d", None),
+        Row("conv 3x3 naive loops", shape, naive_time, vectorised_time, "ours, im2col", None),
+        Row("conv 3x3 naive loops", shape, naive_time, reference_time, "tf.nn.conv2d", None),
     ]
 
 
