@@ -30,6 +30,7 @@ CASES = {
     "edited_test_cell": bad.edited_test_cell,
     "cell_type_changed": bad.cell_type_changed,
     "duplicated_cells": bad.duplicated_cells,
+    "foreign_cells": bad.foreign_cells,
     "infinite_loop": bad.infinite_loop,
     "stubborn_loop": bad.stubborn_loop,
     "kernel_suicide": bad.kernel_suicide,
@@ -141,6 +142,12 @@ def test_duplicated_cells_grade_the_original_test(results):
     r = results["duplicated_cells"]
     assert r["score"] == score(results, "honest_wrong")
     assert "appears 2 times" in r["message"]
+
+
+def test_foreign_test_cells_earn_nothing(results, full):
+    r = results["foreign_cells"]
+    assert (r["score"], r["max_score"]) == (score(results, "honest_wrong"), full)
+    assert "'bonus_points' is not part of the assignment" in r["message"]
 
 
 @pytest.mark.parametrize("student", ["infinite_loop", "stubborn_loop", "kernel_suicide", "memory_hog"])

@@ -41,11 +41,11 @@ from pathlib import Path
 import course_utils
 from course_utils.grading import gradebook
 from course_utils.grading.course import (
+    COURSE_ID,
     Assignment,
     build_course,
     committed_release,
-    iter_files,
-    normalized_notebook,
+    read_release,
     release_differences,
 )
 from course_utils.grading.isolation import Limits, detect_sandbox, limit_resources
@@ -160,12 +160,12 @@ def collect_students(root: Path, assignment: str) -> tuple[list[Student], list[s
 
 
 # ----------------------------------------------------------------------------- fingerprints
-def grader_fingerprint(assignment: Assignment, limits: Limits, sandbox: str) -> str:
-    """Hash of everything besides the student's files that a score depends on."""
+def grader_fingerprint(assignment: Assignment, limits: Limits, sandbox: str, feedback: bool) -> str:
+    """Hash of everything besides the student's files that a result depends on."""
     digest = hashlib.sha256()
     digest.update(assignment.fingerprint().encode())
     digest.update(json.dumps(asdict(limits), sort_keys=True).encode())
-    digest.update(sandbox.encode())
+    digest.update(f"{sandbox} feedback={feedback}".encode())
     package = Path(course_utils.__file__).parent
     for path in sorted(package.rglob("*.py")):  # the checks, the ops and the grader itself
         digest.update(path.relative_to(package).as_posix().encode() + path.read_bytes())
@@ -247,14 +247,9 @@ def _template(work: Path, assignment: Assignment, log: Callable[[str], None]) ->
     """Build the template course; warn when the committed release is stale."""
     from nbgrader.api import Gradebook
 
-    from course_utils.grading.course import COURSE_ID
-
     template = work / "template"
     release = build_course(template, assignment)
-    generated = {p.relative_to(release).as_posix(): (normalized_notebook(p.read_text()).encode()
-                                                     if p.suffix == ".ipynb" else p.read_bytes())
-                 for p in iter_files(release)}
-    if release_differences(generated, committed_release(assignment)):
+    if release_differences(read_release(release), committed_release(assignment)):
         log(f"warning: assignments/{assignment.name} is not what `course release` generates from "
             f"solutions/{assignment.name}: grading uses solutions/ (run `course release`)")
     with Gradebook(f"sqlite:///{template / 'gradebook.db'}", COURSE_ID) as gb:
@@ -284,7 +279,7 @@ def grade_batch(assignment: Assignment, submissions: Path, out: Path, *, jobs: i
         if not students:
             raise UsageError(f"no student folders in {submissions}")
         template, max_score = _template(work, assignment, log)
-        grader = grader_fingerprint(assignment, limits, kind)
+        grader = grader_fingerprint(assignment, limits, kind, feedback)
         n_cells = sum(len(json.loads((template / "source" / assignment.name / f"{nb}.ipynb").read_text())["cells"])
                       for nb in assignment.notebooks)
         deadline = limits.submission_timeout(n_cells)

@@ -239,15 +239,18 @@ def generate_release(assignment: Assignment) -> dict[str, bytes]:
 
 def _generate_release(assignment: Assignment) -> dict[str, bytes]:
     with tempfile.TemporaryDirectory(prefix="course-release-") as tmp:
-        release = build_course(Path(tmp), assignment)
-        files: dict[str, bytes] = {}
-        for path in iter_files(release):
-            rel = path.relative_to(release).as_posix()
-            data = path.read_bytes()
-            if path.suffix == ".ipynb":
-                data = normalized_notebook(data.decode("utf-8")).encode("utf-8")
-            files[rel] = data
-        return files
+        return read_release(build_course(Path(tmp), assignment))
+
+
+def read_release(folder: Path) -> dict[str, bytes]:
+    """The files of a freshly generated release folder as they are committed (notebooks normalised)."""
+    files: dict[str, bytes] = {}
+    for path in iter_files(folder):
+        data = path.read_bytes()
+        if path.suffix == ".ipynb":
+            data = normalized_notebook(data.decode("utf-8")).encode("utf-8")
+        files[path.relative_to(folder).as_posix()] = data
+    return files
 
 
 def committed_release(assignment: Assignment) -> dict[str, bytes]:

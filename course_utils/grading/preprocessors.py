@@ -37,9 +37,9 @@ from traitlets import Integer
 class ForgetUnknownCells(NbGraderPreprocessor):
     """Turn cells with foreign, broken or emptied nbgrader metadata into ordinary cells.
 
-    Runs after nbgrader's ``DeduplicateIds``, which leaves an empty ``nbgrader``
-    dict on the earlier copies of a duplicated cell; nbgrader itself then fails
-    on them when it restores deleted cells.
+    nbgrader's own preprocessors fail on such cells and abort the notebook: on
+    metadata that is not a dict, and on the empty ``nbgrader`` dict that its
+    ``DeduplicateIds`` leaves on the earlier copies of a duplicated cell.
     """
 
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:

@@ -94,8 +94,10 @@ def read_notebook(path: Path) -> tuple[nbformat.NotebookNode | None, str | None]
 def _cells_by_id(nb: nbformat.NotebookNode) -> dict[str, list[nbformat.NotebookNode]]:
     found: dict[str, list] = {}
     for cell in nb.cells:
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        if grade_id:
+        meta = cell.get("metadata")
+        nbgrader = meta.get("nbgrader") if isinstance(meta, dict) else None
+        grade_id = nbgrader.get("grade_id") if isinstance(nbgrader, dict) else None
+        if isinstance(grade_id, str):
             found.setdefault(grade_id, []).append(cell)
     return found
 
@@ -106,8 +108,11 @@ def compare_with_release(nb: nbformat.NotebookNode, release: nbformat.NotebookNo
 
     notes: list[str] = []
     submitted = _cells_by_id(nb)
+    known = _cells_by_id(release)
+    for grade_id in sorted(set(submitted) - set(known)):
+        notes.append(f"cell {grade_id!r} is not part of the assignment (run as a plain cell, not graded)")
     attempted = False
-    for grade_id, (original,) in _cells_by_id(release).items():
+    for grade_id, (original,) in known.items():
         copies = submitted.get(grade_id, [])
         if not copies:
             notes.append(f"cell {grade_id!r} was deleted (restored from the assignment)")
@@ -183,8 +188,11 @@ def autograde_config(job: Job):
 
     limits = Limits(**job.limits)
     c = nbgrader_config(Path(job.course_root))
+    # ForgetUnknownCells runs before DeduplicateIds (which fails on metadata that is not a
+    # dict) and after it (which leaves empty metadata that OverwriteCells fails on).
     c.Autograde.sanitize_preprocessors = [
-        ClearOutput, DeduplicateIds, ForgetUnknownCells, OverwriteKernelspec, OverwriteCells, CheckCellMetadata,
+        ClearOutput, ForgetUnknownCells, DeduplicateIds, ForgetUnknownCells, OverwriteKernelspec, OverwriteCells,
+        CheckCellMetadata,
     ]
     c.Autograde.autograde_preprocessors = [
         ResilientExecute, DropBenignStderr, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
