@@ -7,6 +7,8 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.course-installed
 EXTRAS  ?= cpu,dev
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist); each notebook stays on one process (--dist loadscope).
+TEST_JOBS ?= 2
 
 .PHONY: help setup lab test grade notebooks release clean
 
@@ -36,7 +38,7 @@ lab: setup
 
 test: $(STAMP)
 	@$(BIN)/course setup --browser
-	COURSE_QUICK=1 COURSE_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
+	COURSE_QUICK=1 COURSE_OFFLINE=1 $(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadscope $(PYTEST_ARGS)
 
 # For authors: execute every notebook with the full budget and save its outputs.
 notebooks: setup
