@@ -89,7 +89,11 @@ def _number(value: Any) -> float | None:
 
 
 def _describe(value: Any) -> str:
-    text = repr(value)
+    """A short ``repr`` of a student's value (which may not even have a working one)."""
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<{type(value).__name__} object>"
     return text if len(text) <= 80 else text[:77] + "..."
 
 
