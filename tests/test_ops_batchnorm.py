@@ -15,11 +15,12 @@ SHAPES = [(6, 3), (2, 4, 5, 3), (3, 2, 3, 1), (1, 5, 5, 4)]
 
 
 @st.composite
-def bn_cases(draw):
+def bn_cases(draw, max_offset=3.0, min_scale=0.2):
+    """Random batch-norm problems; x has mean up to ``max_offset`` and spread from ``min_scale``."""
     shape = draw(st.sampled_from(SHAPES))
     rng = np.random.default_rng(draw(st.integers(0, 2**16)))
     c = shape[-1]
-    x = rng.normal(draw(st.floats(-3, 3)), draw(st.floats(0.2, 4)), shape)
+    x = rng.normal(draw(st.floats(-max_offset, max_offset)), draw(st.floats(min_scale, 4)), shape)
     # |gamma| >= 0.5 keeps the gradient well above the rounding of the numerical check
     gamma = rng.uniform(0.5, 1.5, c) * rng.choice([-1, 1], c)
     beta = rng.uniform(-0.5, 0.5, c)
@@ -33,7 +34,9 @@ def bn_cases(draw):
 
 @pytest.mark.parametrize("training", [True, False])
 @settings(max_examples=20, deadline=None)
-@given(case=bn_cases())
+# float32 loses ~log10(|mean| / std) digits in x - mean, in Keras as here: keep that
+# ratio below ~4 so that two correct float32 implementations agree to 1e-5
+@given(case=bn_cases(max_offset=2.0, min_scale=0.5))
 def test_matches_keras_batch_normalization(tf, keras, training, case):
     rng, x, gamma, beta, moving_mean, moving_var, options = (
         v.astype(np.float32) if isinstance(v, np.ndarray) else v for v in case

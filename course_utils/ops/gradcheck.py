@@ -94,7 +94,7 @@ def check_gradients(
     h: float = 1e-5,
     tol: float = 1e-7,
     names: Sequence[str] | None = None,
-    seed: int = 0,
+    seed: int = 271828,
     verbose: bool = True,
 ) -> dict[str, float]:
     """Check ``backward`` against numerical gradients for every input of ``forward``.
@@ -105,7 +105,10 @@ def check_gradients(
         backward: ``backward(dout, cache)`` returning one gradient per input,
             in the same order (a single array when there is one input).
         inputs: the arrays to differentiate; copied to float64.
-        dout: upstream gradient; by default a seeded standard-normal array.
+        dout: upstream gradient; by default standard-normal numbers from ``seed``
+            (an uncommon seed, so that ``dout`` is unrelated to inputs drawn with
+            small seeds: a ``dout`` equal to the input's noise makes, e.g., the
+            batch-norm ``dx`` vanish and the check meaningless).
         h: finite-difference step.
         tol: relative errors below it are reported "ok".
         names: labels for the table; by default the parameter names of ``forward``.
