@@ -67,7 +67,7 @@ def build_reference(input_shape: tuple[int, int, int] = (32, 32, 3), widths=(32,
 
     def sep(x, filters, name):
         x = L.SeparableConv2D(filters, 3, padding="same", use_bias=False, name=name)(x)
-        x = L.BatchNormalization(name=f"{name}_bn")(x)
+        x = L.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
         return L.ReLU(name=f"{name}_relu")(x)
 
     for block, filters in enumerate(widths, start=1):
