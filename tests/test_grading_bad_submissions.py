@@ -215,3 +215,16 @@ def test_tensorflow_warnings_in_a_correct_answer_get_full_marks(tmp_path):
     assert (record["score"], record["status"]) == (record["max_score"], "ok"), record["message"]
     log = (tmp_path / "out" / "logs" / "tf_student.log").read_text()
     assert "benign stderr line(s)" in log
+
+
+@pytest.mark.parametrize("sandbox", ["unshare", "none"])
+def test_weaker_sandboxes_grade_the_same(tmp_path, sandbox):
+    """What a machine without bubblewrap gets: the same scores, the same recovery."""
+    if sandbox == "unshare" and detect_sandbox("unshare", install=False, log=lambda m: None) != "unshare":
+        pytest.skip("unshare --net is not allowed here")
+    write_class(tmp_path / "class", {"honest": CASES["honest"], "kernel_suicide": bad.kernel_suicide})
+    report = grade_batch(bad.A1, tmp_path / "class", tmp_path / "out", jobs=2, limits=Limits(cell_timeout=30),
+                         sandbox=sandbox, feedback=False, progress=False, log=lambda m: None)
+    scores = {r["student_id"]: (r["score"], r["sandbox"]) for r in report.records}
+    full = report.records[0]["max_score"]
+    assert scores == {"honest": (full, sandbox), "kernel_suicide": (full - 2, sandbox)}

@@ -26,7 +26,7 @@ CSV_COLUMNS = ("student_id", "score", "max_score", "status", "message")
 STATUSES = ("ok", "not_attempted", "error")
 
 
-def _failure(cell: nbformat.NotebookNode) -> str:
+def failure_line(cell: nbformat.NotebookNode) -> str:
     """The first line of what made a test cell fail (its error, or its stderr)."""
     for output in cell.get("outputs", []):
         if output.output_type == "error":
@@ -72,7 +72,7 @@ def read_submission(root: Path, assignment: str, student: str, graded: bool) -> 
                 }
                 if entry["score"] < entry["points"]:
                     cell = cells.get(grade.name)
-                    entry["failure"] = _failure(cell) if cell is not None else "not graded (notebook missing)"
+                    entry["failure"] = failure_line(cell) if cell is not None else "not graded (notebook missing)"
                 record["tests"].append(entry)
     return record
 

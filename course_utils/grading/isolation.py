@@ -256,9 +256,11 @@ def bwrap_prefix(notebook_dir: str, runtime_dir: str, assignment: str) -> list[s
 class SandboxedKernelManager(AsyncKernelManager):
     """A kernel manager that starts the kernel in the configured sandbox.
 
-    Configured by the worker through traitlets (``SandboxedKernelManager.sandbox``,
+    Configured through traitlets (``SandboxedKernelManager.sandbox``,
     ``.runtime_dir``, ``.assignment``); nbgrader's ``Execute`` creates it with the
-    grading configuration. ``transport`` is ``ipc`` whenever the network is cut.
+    grading configuration. With a ``runtime_dir`` (always, when grading) the
+    kernel talks over Unix sockets in it (``ipc`` transport), which keeps working
+    when the network is cut.
     """
 
     sandbox = Unicode("none", help="bwrap, unshare or none").tag(config=True)
@@ -268,14 +270,12 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        runtime = self.runtime_dir or os.environ.get("JUPYTER_RUNTIME_DIR", "")
-        if runtime:
-            os.makedirs(runtime, exist_ok=True)
-            count = len([p for p in os.listdir(runtime) if p.startswith("kernel-") and p.endswith(".json")])
-            self.connection_file = os.path.join(runtime, f"kernel-{count}.json")
-        if self.sandbox != "none" and runtime:
+        if self.runtime_dir:  # a private folder: Unix sockets there, whatever the sandbox
+            os.makedirs(self.runtime_dir, exist_ok=True)
+            count = len([p for p in os.listdir(self.runtime_dir) if p.startswith("kernel-")])
+            self.connection_file = os.path.join(self.runtime_dir, f"kernel-{count}.json")
             self.transport = "ipc"
-            self.ip = os.path.join(runtime, f"k{count}")
+            self.ip = os.path.join(self.runtime_dir, f"k{count}")
 
     async def _async_pre_start_kernel(self, **kw):
         cwd = str(kw.get("cwd") or os.getcwd())

@@ -10,13 +10,14 @@ copy: passing here is necessary, not sufficient.
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 
-from course_utils.grading.course import list_assignments, RELEASES_DIR
-from course_utils.grading.gradebook import _failure
+from course_utils.grading.course import RELEASES_DIR, list_assignments
+from course_utils.grading.gradebook import failure_line
 
 
 @dataclass
@@ -47,7 +48,10 @@ def _full_failure(cell) -> str:
     for output in cell.get("outputs", []):
         if output.output_type == "error" and output.ename in ("CheckFailed", "NotAttempted", "AssertionError"):
             return f"{output.ename}: {output.evalue}".strip()
-    return _failure(cell)
+        if output.output_type == "error" and output.ename == "NameError":
+            return (f"NameError: {output.evalue}\n(write that answer in the cell above this test, "
+                    "then run both cells)")
+    return failure_line(cell)
 
 
 def _only_comments(source: str) -> bool:
@@ -81,8 +85,10 @@ def validate(path: Path, timeout: int = 60) -> Validation:
     c.Execute.timeout = timeout
     c.Execute.iopub_timeout = 10
     resources = {"metadata": {"path": str(path.parent.resolve())}}
-    for preprocessor in (CheckCellMetadata, ClearOutput, ResilientExecute, DropBenignStderr):
-        nb, resources = preprocessor(config=c).preprocess(nb, resources)
+    with tempfile.TemporaryDirectory(prefix="cgk") as runtime:
+        c.SandboxedKernelManager.runtime_dir = runtime
+        for preprocessor in (CheckCellMetadata, ClearOutput, ResilientExecute, DropBenignStderr):
+            nb, resources = preprocessor(config=c).preprocess(nb, resources)
     for cell in nb.cells:
         if utils.is_grade(cell) and cell.cell_type == "code":
             grade_id = cell.metadata.nbgrader["grade_id"]
