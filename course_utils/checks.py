@@ -255,7 +255,7 @@ def check_output_size_fn(fn: Callable[..., int], cases: Iterable[dict[str, int]]
         got = call_student(fn, name, **case)
         if _number(got) is None or float(got) != expected:
             raise CheckFailed(name, f"{_call_text(name, (), case)} returned {_describe(got)}.", _size_hint(case))
-    _passed(name, _count(len(cases), 'case'))
+    _passed(name, _count(len(cases), "case"))
 
 
 def check_transposed_size_fn(fn: Callable[..., int], cases: Iterable[dict[str, int]],
@@ -271,7 +271,7 @@ def check_transposed_size_fn(fn: Callable[..., int], cases: Iterable[dict[str, i
         if _number(got) is None or float(got) != expected:
             hint = SIZE_HINTS["output_padding" if case.get("output_padding") else "transposed"]
             raise CheckFailed(name, f"{_call_text(name, (), case)} returned {_describe(got)}.", hint)
-    _passed(name, _count(len(cases), 'case'))
+    _passed(name, _count(len(cases), "case"))
 
 
 def _rf_rows(layers: Sequence[Any], input_size: int) -> list[dict[str, Any]]:
@@ -290,7 +290,7 @@ def check_sizes(answer: Any, layers: Sequence[str], input_size: int, name: str =
         raise CheckFailed(name, f"expected a list of {len(rows)} lengths, one per layer; got {_describe(answer)}.")
     for i, (got, row, case) in enumerate(zip(answer, rows, _geometry(layers, input_size))):
         check_equal(got, row["n_out"], f"{name}[{i}] after {layers[i]}", _size_hint(case))
-    _passed(name, _count(len(rows), 'layer'))
+    _passed(name, _count(len(rows), "layer"))
 
 
 RF_HINTS = {
@@ -338,7 +338,7 @@ def check_rf_step_fn(fn: Callable[..., Any], chains: Iterable[tuple[Sequence[str
                 if _number(value) is None or not math.isclose(float(value), float(row[column]), abs_tol=1e-9):
                     raise CheckFailed(name, f"{where} returned {column} = {_describe(value)}.", RF_HINTS[column])
             state = tuple(got)
-    _passed(name, _count(len(chains), 'network'))
+    _passed(name, _count(len(chains), "network"))
 
 
 PARAM_HINTS = {
@@ -366,7 +366,7 @@ def check_conv_params_fn(fn: Callable[..., int], cases: Iterable[dict[str, Any]]
         if _number(got) is None or float(got) != expected:
             raise CheckFailed(name, f"{_call_text(name, (), case)} returned {_describe(got)}.",
                               PARAM_HINTS["separable" if separable else "conv"])
-    _passed(name, _count(len(cases), 'case'))
+    _passed(name, _count(len(cases), "case"))
 
 
 def check_param_counts(answer: Any, layers: Sequence[str], input_size: int, input_channels: int,
@@ -384,7 +384,7 @@ def check_param_counts(answer: Any, layers: Sequence[str], input_size: int, inpu
         kind = "bn" if layers[i].startswith("bn") else "separable" if layers[i].startswith("sep") else "conv"
         hint = PARAM_HINTS[kind] if row["params"] else "pooling and activations have no parameters."
         check_equal(got, (int(row["trainable"]), int(row["non_trainable"])), f"{name}[{i}] ({layers[i]})", hint)
-    _passed(name, _count(len(table), 'layer'))
+    _passed(name, _count(len(table), "layer"))
 
 
 # ============================================================================ A2: numpy layers
@@ -547,48 +547,44 @@ POOL_HINTS = {
 }
 
 
-def _pool_input(case: dict[str, Any], seed: int) -> np.ndarray:
-    # a permutation: no ties, so the winner of every window is unique
-    size = int(np.prod(case["x"]))
-    return _rng(seed).permutation(size).reshape(case["x"]).astype(np.float64) / size
+def _pool_cases(forward: Callable[..., Any], cases: list[dict[str, Any]], seed: int):
+    """For each case: the input (a permutation, so every window has one winner), the
+    reference ``(out, cache)``, the student's ``(out, cache)`` and a description."""
+    from course_utils.ops import max_pool_forward
+
+    for i, case in enumerate(cases):
+        size = int(np.prod(case["x"]))
+        x = _rng(seed + i).permutation(size).reshape(case["x"]).astype(np.float64) / size
+        reference = max_pool_forward(x, pool_size=case["pool"], stride=case["stride"])
+        student = _forward_output(call_student(forward, "maxpool_forward", x.copy(), case["pool"], case["stride"]),
+                                  "maxpool_forward")
+        yield reference, student, f"x{case['x']}, pool={case['pool']}, stride={case['stride']}"
 
 
 def check_maxpool_forward(fn: Callable[..., Any], cases: Iterable[dict[str, Any]], name: str = "maxpool_forward",
                           seed: int = 20) -> None:
     """``fn(x, pool, stride) -> (out, cache)`` against :func:`course_utils.ops.max_pool_forward`."""
-    from course_utils.ops import max_pool_forward
-
     check_numpy_only(fn, name)
     cases = list(cases)
-    for i, case in enumerate(cases):
-        x = _pool_input(case, seed + i)
-        expected, _ = max_pool_forward(x, pool_size=case["pool"], stride=case["stride"])
-        out, _ = _forward_output(call_student(fn, name, x.copy(), case["pool"], case["stride"]), name)
-        label = f"{name} out for x{case['x']}, pool={case['pool']}, stride={case['stride']}"
-        check_shape(out, expected.shape, label, POOL_HINTS["shape"])
-        check_array(out, expected, label, POOL_HINTS["values"])
-    _passed(name, _count(len(cases), 'case'))
+    for (expected, _), (out, _), where in _pool_cases(fn, cases, seed):
+        check_shape(out, expected.shape, f"{name} out for {where}", POOL_HINTS["shape"])
+        check_array(out, expected, f"{name} out for {where}", POOL_HINTS["values"])
+    _passed(name, _count(len(cases), "case"))
 
 
 def check_maxpool_backward(forward: Callable[..., Any], backward: Callable[..., Any],
                            cases: Iterable[dict[str, Any]], name: str = "maxpool_backward",
                            seed: int = 30) -> None:
     """``backward(dout, cache) -> dx`` against :func:`course_utils.ops.max_pool_backward`."""
-    from course_utils.ops import max_pool_backward, max_pool_forward
+    from course_utils.ops import max_pool_backward
 
     check_numpy_only(backward, name)
     cases = list(cases)
-    for i, case in enumerate(cases):
-        x = _pool_input(case, seed + i)
-        ref_out, ref_cache = max_pool_forward(x, pool_size=case["pool"], stride=case["stride"])
+    for i, ((ref_out, ref_cache), (_, cache), where) in enumerate(_pool_cases(forward, cases, seed)):
         dout = _rng(seed + 100 + i).standard_normal(ref_out.shape)
-        expected = max_pool_backward(dout, ref_cache)
-        _, cache = _forward_output(call_student(forward, "maxpool_forward", x.copy(), case["pool"], case["stride"]),
-                                   "maxpool_forward")
         dx = call_student(backward, name, dout.copy(), cache)
-        label = f"{name} dx for x{case['x']}, pool={case['pool']}, stride={case['stride']}"
-        check_array(dx, expected, label, POOL_HINTS["dx"])
-    _passed(name, _count(len(cases), 'case'))
+        check_array(dx, max_pool_backward(dout, ref_cache), f"{name} dx for {where}", POOL_HINTS["dx"])
+    _passed(name, _count(len(cases), "case"))
 
 
 BN_HINTS = {
@@ -621,7 +617,7 @@ def check_batchnorm_forward(fn: Callable[..., Any], shapes: Iterable[tuple[int, 
         expected, _ = batchnorm_forward(x, gamma, beta, epsilon=eps)
         out, _ = _forward_output(call_student(fn, name, x.copy(), gamma.copy(), beta.copy(), eps), name)
         check_array(out, expected, f"{name} out for x{shape}", BN_HINTS["values"])
-    _passed(name, _count(len(shapes), 'shape'))
+    _passed(name, _count(len(shapes), "shape"))
 
 
 def check_batchnorm_backward(forward: Callable[..., Any], backward: Callable[..., Any],

@@ -9,7 +9,6 @@ import io
 import os
 import shutil
 import zipfile
-from pathlib import Path
 
 import nbformat
 import pytest
