@@ -63,10 +63,12 @@ class Exercise:
 
 
 def expect_equal(answer: Any, expected: Any, hint: str) -> None:
-    """Raise AssertionError(hint) unless ``answer == expected`` (numbers compared exactly)."""
-    try:
-        same = bool(answer == expected)
-    except Exception:
-        same = False
-    if not same:
-        raise AssertionError(f"{answer!r} is not right. Hint: {hint}")
+    """Raise AssertionError with ``hint`` unless ``answer`` equals ``expected``.
+
+    The comparison is the autograder's (:func:`course_utils.checks.check_equal`):
+    numbers to a tiny relative tolerance, containers element by element, and
+    objects that claim to equal everything are not believed.
+    """
+    from course_utils import checks
+
+    checks.check_equal(answer, expected, "answer", hint)
