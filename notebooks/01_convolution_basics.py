@@ -54,17 +54,6 @@ from course_utils.exercises import nb01
 
 np.set_printoptions(precision=3, suppress=True)
 
-
-def as4d(a):
-    """A 2-D array as one image with one channel (NHWC) or a kernel with one input and output channel."""
-    return np.asarray(a, dtype=np.float32)[None, :, :, None]
-
-
-def kernel4d(w):
-    """A (k, k) kernel as Conv2D weights (k, k, C_in=1, C_out=1)."""
-    return np.asarray(w, dtype=np.float32)[:, :, None, None]
-
-
 # %% [markdown]
 # ## 1. What a convolution layer computes
 #
@@ -97,8 +86,8 @@ SEED_OUTPUT = np.array([[1, 6, 5],
                         [7, 10, 9],
                         [7, 10, 8]])         # the output printed in the notes
 
-out_numpy, _ = ops.conv2d_forward(as4d(SEED_INPUT), kernel4d(SEED_KERNEL), None, stride=2, padding=1)
-out_tf = tf.nn.conv2d(as4d(SEED_INPUT), kernel4d(SEED_KERNEL), strides=2,
+out_numpy, _ = ops.conv2d_forward(ops.image4d(SEED_INPUT), ops.kernel4d(SEED_KERNEL), None, stride=2, padding=1)
+out_tf = tf.nn.conv2d(ops.image4d(SEED_INPUT), ops.kernel4d(SEED_KERNEL), strides=2,
                       padding=[[0, 0], [1, 1], [1, 1], [0, 0]])
 print("stride 2, padding 1 (numpy, course_utils.ops):\n", out_numpy[0, :, :, 0].astype(int))
 print("tf.nn.conv2d gives the same:", np.array_equal(out_numpy, out_tf.numpy()))
@@ -121,7 +110,7 @@ fig = plots.plot_conv_step(SEED_INPUT, SEED_KERNEL, stride=2, padding=1, positio
 # $5\times5$ output's top-left $3\times3$ corner is exactly the printed output.
 
 # %%
-out_stride1, _ = ops.conv2d_forward(as4d(SEED_INPUT), kernel4d(SEED_KERNEL), None, stride=1, padding=1)
+out_stride1, _ = ops.conv2d_forward(ops.image4d(SEED_INPUT), ops.kernel4d(SEED_KERNEL), None, stride=1, padding=1)
 out_stride1 = out_stride1[0, :, :, 0].astype(int)
 print("stride 1, padding 1:\n", out_stride1)
 print("its top-left 3x3 is the notes' output:", np.array_equal(out_stride1[:3, :3], SEED_OUTPUT))
@@ -140,9 +129,9 @@ print("its top-left 3x3 is the notes' output:", np.array_equal(out_stride1[:3, :
 # %%
 layer = keras.layers.Conv2D(1, 3, strides=2, padding="same", use_bias=False)
 layer.build((None, 5, 5, 1))
-layer.set_weights([kernel4d(SEED_KERNEL)])
+layer.set_weights([ops.kernel4d(SEED_KERNEL)])
 print("'same' padding for n=5, k=3, s=2 (top, bottom):", arithmetic.same_padding(5, 3, 2))
-print("Keras Conv2D gives the numpy result:", np.array_equal(layer(as4d(SEED_INPUT)).numpy(), out_numpy))
+print("Keras Conv2D gives the numpy result:", np.array_equal(layer(ops.image4d(SEED_INPUT)).numpy(), out_numpy))
 
 # %% [markdown]
 # ## 2. Convolution or cross-correlation?
@@ -176,8 +165,8 @@ V = np.array([[1., 2., 0.],
               [0., 0., 1.]])                 # no symmetry, so a flip changes it
 full = np.real(np.fft.ifft2(np.fft.fft2(I, (8, 8)) * np.fft.fft2(V, (8, 8))))
 true_conv = np.rint(full[2:6, 2:6])          # the 'valid' part: V lies entirely inside I
-xcorr_flipped = tf.nn.conv2d(as4d(I), kernel4d(V[::-1, ::-1]), 1, "VALID").numpy()[0, :, :, 0]
-xcorr = tf.nn.conv2d(as4d(I), kernel4d(V), 1, "VALID").numpy()[0, :, :, 0]
+xcorr_flipped = tf.nn.conv2d(ops.image4d(I), ops.kernel4d(V[::-1, ::-1]), 1, "VALID").numpy()[0, :, :, 0]
+xcorr = tf.nn.conv2d(ops.image4d(I), ops.kernel4d(V), 1, "VALID").numpy()[0, :, :, 0]
 print("convolution (FFT) == conv2d with the flipped kernel:", np.allclose(true_conv, xcorr_flipped))
 print("convolution (FFT) == conv2d with the kernel itself :", np.allclose(true_conv, xcorr))
 fig = plots.plot_matrix_row([(V, "$V$"), (V[::-1, ::-1], "flipped $V$ = $W$")], operators=["→"])

@@ -47,6 +47,7 @@ if "google.colab" in sys.modules:
 # %%
 import course_utils  # first: keeps TensorFlow's start-up messages out of the notebook
 
+import functools
 import time
 
 import matplotlib.pyplot as plt
@@ -59,11 +60,7 @@ from course_utils import ops, plots, widgets
 from course_utils.exercises import nb07
 
 np.set_printoptions(precision=4, suppress=True)
-
-
-def as4d(a):
-    """A 2-D array as one image with one channel, NHWC (float64 for exact checks)."""
-    return np.asarray(a, dtype=np.float64)[None, :, :, None]
+as4d = functools.partial(ops.image4d, dtype=np.float64)  # float64 for exact gradient checks
 
 
 # %% [markdown]

@@ -23,6 +23,13 @@ os.environ["KERAS_HOME"] = tempfile.mkdtemp(prefix="course-keras-home-")
 
 import course_utils  # noqa: E402,F401  (quiet TensorFlow before any test imports it)
 import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+# Property tests: no per-example deadline (TensorFlow's first call is slow); in CI the
+# examples are derandomized, so a red CI run can be reproduced exactly.
+settings.register_profile("course", deadline=None)
+settings.register_profile("ci", deadline=None, derandomize=True)
+settings.load_profile("ci" if os.environ.get("CI") else "course")
 import requests  # noqa: E402
 
 

@@ -18,6 +18,7 @@ module                     contents
 :mod:`.batchnorm`          batch normalisation (Keras conventions)
 :mod:`.basic`              ReLU, dropout, dense, softmax cross-entropy
 :mod:`.gradcheck`          numerical gradients, ``rel_error``, ``check_gradients``
+:mod:`.shapes`             ``image4d`` / ``kernel4d``: 2-D examples as 4-D tensors
 =========================  =====================================================
 
 Example::
@@ -37,6 +38,7 @@ from course_utils.ops.basic import (
     relu_forward,
     softmax_cross_entropy,
 )
+from course_utils.ops.shapes import image4d, kernel4d
 from course_utils.ops.batchnorm import BatchNormCache, batchnorm_backward, batchnorm_forward
 from course_utils.ops.conv import (
     ConvCache,
@@ -70,6 +72,8 @@ from course_utils.ops.transposed import (
 )
 
 __all__ = [
+    "image4d",
+    "kernel4d",
     "BatchNormCache",
     "ConvCache",
     "DenseCache",
