@@ -19,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import numpy as np
+
 NOT_ATTEMPTED = (None, Ellipsis)
 
 
@@ -60,6 +62,13 @@ class Exercise:
         if not quiet:
             print(result.message)
         return result
+
+
+def as_int(answer: Any, what: str) -> int:
+    """``answer`` as an int, or AssertionError saying that ``what`` is a whole number."""
+    assert isinstance(answer, (int, np.integer)) and not isinstance(answer, bool), (
+        f"{what} is a whole number: give an int, not {type(answer).__name__}.")
+    return int(answer)
 
 
 def expect_equal(answer: Any, expected: Any, hint: str) -> None:

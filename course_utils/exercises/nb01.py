@@ -10,7 +10,7 @@ import numpy as np
 
 from course_utils import arithmetic
 from course_utils import params as course_params
-from course_utils.exercises import Exercise, expect_equal
+from course_utils.exercises import Exercise, as_int, expect_equal
 
 __all__ = [
     "KERNEL",
@@ -25,18 +25,12 @@ __all__ = [
 KERNEL = np.array([[1.0, 2.0, 0.0], [0.0, 3.0, -1.0], [4.0, 0.0, 5.0]])
 
 
-def _as_int(answer, what: str) -> int:
-    assert isinstance(answer, (int, np.integer)) and not isinstance(answer, bool), (
-        f"{what} is a whole number: give an int, not {type(answer).__name__}.")
-    return int(answer)
-
-
 # ----------------------------------------------------------------------------- 1
 def _check_output_size(answer) -> None:
     n, k, s, p = 32, 5, 2, 2
     if isinstance(answer, float) and not answer.is_integer():
         raise AssertionError("a feature map has a whole number of rows: the formula has a floor.")
-    got = _as_int(answer, "an output size")
+    got = as_int(answer, "an output size")
     expected = arithmetic.conv_output_size(n, k, s, p)
     wrong = {
         (n + 2 * p - k) // s: "you forgot the +1: the first window sits at position 0 before any stride.",
@@ -104,7 +98,7 @@ same_padding = Exercise(
 # ----------------------------------------------------------------------------- 4
 def _check_pointwise_params(answer) -> None:
     c_in, c_out = 256, 64
-    got = _as_int(answer, "a parameter count")
+    got = as_int(answer, "a parameter count")
     table = course_params.parameter_table([f"conv1-{c_out}"], input_size=8, input_channels=c_in)
     expected = int(table["params"].sum())
     wrong = {

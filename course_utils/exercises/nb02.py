@@ -6,11 +6,10 @@ never typed in.
 
 from __future__ import annotations
 
-import numpy as np
 
 from course_utils import receptive_field as rfm
 from course_utils import spec as specs
-from course_utils.exercises import Exercise, expect_equal
+from course_utils.exercises import Exercise, as_int, expect_equal
 
 __all__ = [
     "STACK",
@@ -25,19 +24,13 @@ __all__ = [
 STACK = ["conv3", "conv3s2", "conv3", "pool2", "conv3"]
 
 
-def _as_int(answer, what: str) -> int:
-    assert isinstance(answer, (int, np.integer)) and not isinstance(answer, bool), (
-        f"{what} is a whole number: give an int, not {type(answer).__name__}.")
-    return int(answer)
-
-
 def _last(layers, column: str) -> int:
     return int(rfm.receptive_field_table(layers)[column].iloc[-1])
 
 
 # ----------------------------------------------------------------------------- 1
 def _check_five_by_five(answer) -> None:
-    got = _as_int(answer, "a number of layers")
+    got = as_int(answer, "a number of layers")
     expected = next(n for n in range(1, 10) if _last(["conv3"] * n, "rf") >= 5)
     if got == 1:
         raise AssertionError("one 3x3 convolution sees 3x3 pixels: stack another one on top.")
@@ -56,7 +49,7 @@ five_by_five = Exercise(
 
 # ----------------------------------------------------------------------------- 2
 def _check_stack_rf(answer) -> None:
-    got = _as_int(answer, "a receptive field")
+    got = as_int(answer, "a receptive field")
     expected = _last(STACK, "rf")
     no_jump = 1 + sum(s.effective_kernel[0] - 1 for s in specs.from_list(STACK) if s.kind != "input")
     if got == no_jump and no_jump != expected:
@@ -75,7 +68,7 @@ stack_rf = Exercise(
 
 # ----------------------------------------------------------------------------- 3
 def _check_stack_jump(answer) -> None:
-    got = _as_int(answer, "a jump")
+    got = as_int(answer, "a jump")
     expected = _last(STACK, "jump")
     if got == 2:
         raise AssertionError("the stride-2 convolution doubles the jump, and so does the 2x2 pooling.")

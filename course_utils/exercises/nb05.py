@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from course_utils import params as course_params
-from course_utils.exercises import Exercise, expect_equal
+from course_utils.exercises import Exercise, as_int, expect_equal
 
 __all__ = [
     "RANK_ONE_KERNEL",
@@ -28,16 +28,10 @@ def _layer_params(layer: dict, c_in: int) -> int:
     return int(table["params"].sum())
 
 
-def _as_int(answer, what: str) -> int:
-    assert isinstance(answer, (int, np.integer)) and not isinstance(answer, bool), (
-        f"{what} is a whole number: give an int, not {type(answer).__name__}.")
-    return int(answer)
-
-
 # ----------------------------------------------------------------------------- 1
 def _check_separable_params(answer) -> None:
     c_in, c_out, k = 32, 64, 5
-    n = _as_int(answer, "a parameter count")
+    n = as_int(answer, "a parameter count")
     c = course_params.compare_standard_vs_separable(c_in, c_out, k)
     wrong = {
         c.standard: "that is the count of the *standard* 5x5 convolution. The separable one first filters "
@@ -65,7 +59,7 @@ separable_params = Exercise(
 # ----------------------------------------------------------------------------- 2
 def _check_grouped_params(answer) -> None:
     c_in, c_out, k, g = 64, 128, 3, 4
-    n = _as_int(answer, "a parameter count")
+    n = as_int(answer, "a parameter count")
     expected = _layer_params({"kind": "conv", "kernel": k, "filters": c_out, "groups": g, "use_bias": False},
                              c_in)
     wrong = {
