@@ -6,7 +6,6 @@ never typed in.
 
 from __future__ import annotations
 
-
 from course_utils import receptive_field as rfm
 from course_utils import spec as specs
 from course_utils.exercises import Exercise, as_int, expect_equal
