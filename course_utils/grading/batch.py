@@ -4,37 +4,49 @@
 "submitted" layout for one assignment; ``<student>/<assignment>/`` is accepted
 too), or a zip of such a folder. For every student the batch
 
-1. copies the student's regular files (no links, size-capped) into a private
-   nbgrader course directory built from a template (source, release and
-   gradebook generated once per run from ``solutions/``);
-2. runs :mod:`.worker` in its own process, ``--jobs`` at a time, with
-   resource limits and a deadline (:mod:`.isolation`);
+1. reads the student's regular files (``lstat``, never through a link,
+   size-capped; odd names escaped, files that would shadow a module the tests
+   import left out) and copies them into a private nbgrader course directory
+   built from a template (source, release and gradebook generated once per run
+   from ``solutions/``);
+2. runs :mod:`.worker` in its own process, ``--jobs`` at a time, under
+   ``prlimit`` and a wall-clock budget (by default a multiple of the reference
+   solution's own grading time), its kernels as a uid of the job's slot when
+   the grader is root (:mod:`.isolation`); once the worker is gone, every
+   process of that uid is killed;
 3. keeps the result in ``OUT/results/<student>.json`` together with a
    fingerprint of everything the score depends on (the student's files, the
-   assignment's source, the grading settings and the grader's own code), so a
-   re-run grades only new or changed submissions;
+   assignment's source, the grading settings and environment, the grader's code
+   and library versions), so a re-run grades only new or changed submissions;
+   results of a grader crash or a stopped run are never reused;
 4. copies the HTML feedback to ``OUT/feedback/<student>/`` and the worker's log
    to ``OUT/logs/<student>.log``, and writes ``OUT/grades.csv``.
 
 A broken submission becomes a row with status ``error``; only a broken
-course (or a broken command line) makes the command fail.
+course (or a broken command line) makes the command fail. Ctrl-C and SIGTERM
+stop the batch within seconds: running workers and their kernels are killed,
+what was graded is kept and the temporary folders are removed.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
+import importlib.metadata
 import json
 import os
+import queue
 import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import zipfile
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -48,7 +60,17 @@ from course_utils.grading.course import (
     read_release,
     release_differences,
 )
-from course_utils.grading.isolation import Limits, detect_sandbox, limit_resources
+from course_utils.grading.isolation import (
+    PASSED_ENV,
+    Limits,
+    budget,
+    detect_sandbox,
+    kernel_uid,
+    kill_user,
+    prlimit_prefix,
+    read_regular_file,
+    shown_name,
+)
 from course_utils.grading.worker import Job
 
 STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}")
@@ -56,6 +78,13 @@ MAX_FILE_BYTES = 100 * 1024 ** 2        # a student's file larger than this is l
 MAX_SUBMISSION_BYTES = 500 * 1024 ** 2  # and so is everything after this much per student
 MAX_ZIP_BYTES = 4 * 1024 ** 3           # uncompressed size of a class zip
 SKIPPED_FOLDERS = ("__MACOSX",)
+#: Libraries whose versions are part of the grader's fingerprint.
+FINGERPRINTED = ("nbgrader", "nbclient", "nbconvert", "ipykernel", "jupyter_client", "numpy", "keras",
+                 "tensorflow", "tensorflow-cpu", "scipy")
+#: Modules a submission may never shadow, besides those the assignment's notebooks import.
+ALWAYS_IMPORTED = ("course_utils", "nbgrader", "IPython", "ipykernel")
+#: Record key of a failure that says nothing about the submission (a crash, a stopped run).
+TRANSIENT = "transient"
 
 
 class UsageError(ValueError):
@@ -70,17 +99,23 @@ class Student:
     folder: Path
     problem: str | None = None                # why it cannot be graded at all
     fingerprint: str = ""
-    files: list[Path] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)   # relative paths of the regular files taken
     left_out: list[str] = field(default_factory=list)
 
 
 # ----------------------------------------------------------------------------- submissions
-def extract_zip(archive: Path, dest: Path) -> None:
-    """Unpack a class zip safely: no absolute paths, no ``..``, no links, bounded size."""
+def extract_zip(archive: Path, dest: Path) -> dict[str, list[str]]:
+    """Unpack a class zip safely: no absolute paths, no ``..``, no links, bounded size.
+
+    A member that cannot be unpacked (a damaged or encrypted entry, a name too long for
+    the file system, a file where a folder is) is skipped; returns, per top-level
+    folder, notes on what was skipped.
+    """
     try:
         zf = zipfile.ZipFile(archive)
-    except zipfile.BadZipFile as exc:
+    except (zipfile.BadZipFile, OSError) as exc:
         raise UsageError(f"{archive} is not a valid zip file: {exc}") from None
+    skipped: dict[str, list[str]] = {}
     total = 0
     with zf:
         for info in zf.infolist():
@@ -89,83 +124,162 @@ def extract_zip(archive: Path, dest: Path) -> None:
             is_link = (info.external_attr >> 16) & 0o170000 == 0o120000
             if info.is_dir() or is_link or not parts or ".." in parts or name.startswith("/"):
                 continue
+            owner = parts[0]
             total += info.file_size
             if total > MAX_ZIP_BYTES:
-                raise UsageError(f"{archive} unpacks to more than {MAX_ZIP_BYTES // 1024 ** 3} GB")
+                skipped.setdefault(owner, []).append(f"{shown_name(name)} (the zip unpacks to more than "
+                                                     f"{MAX_ZIP_BYTES // 1024 ** 3} GB)")
+                continue
             target = dest.joinpath(*parts)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as src, open(target, "wb") as out:
-                shutil.copyfileobj(src, out)
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(info) as src, open(target, "xb") as out:
+                    shutil.copyfileobj(src, out)
+            except (OSError, zipfile.BadZipFile, NotImplementedError, RuntimeError, ValueError) as exc:
+                why = exc.strerror if isinstance(exc, OSError) and exc.strerror else f"{type(exc).__name__}: {exc}"
+                skipped.setdefault(owner, []).append(f"{shown_name(name)} (not unpacked: {why})")
+    return skipped
 
 
 def _visible(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if not p.name.startswith(".") and p.name not in SKIPPED_FOLDERS)
 
 
-def submissions_root(path: Path) -> Path:
-    """The folder whose sub-folders are the students (descending through wrapper folders)."""
+def _is_dir(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink()
+
+
+def submissions_root(path: Path, assignment: str) -> Path:
+    """The folder whose sub-folders are the students (descending through wrapper folders,
+    but not into a lone student's folder in nbgrader's ``<student>/<assignment>/`` layout)."""
     while True:
         entries = _visible(path)
-        dirs = [p for p in entries if p.is_dir() and not p.is_symlink()]
-        if len(entries) == 1 and dirs and not any(dirs[0].glob("*.ipynb")):
-            path = dirs[0]
-        else:
+        if len(entries) != 1 or not _is_dir(entries[0]):
             return path
+        only = entries[0]
+        if any(only.glob("*.ipynb")) or _is_dir(only / assignment):
+            return path
+        path = only
 
 
 def _student_folder(folder: Path, assignment: str) -> Path:
     nested = folder / assignment
-    if nested.is_dir() and not any(folder.glob("*.ipynb")):
+    if _is_dir(nested) and not any(folder.glob("*.ipynb")):
         return nested
     return folder
 
 
-def _digest_files(folder: Path, student: Student) -> None:
+def imported_modules(notebooks: list[Path]) -> set[str]:
+    """Top-level names of the modules the code cells of ``notebooks`` import."""
+    import nbformat
+
+    names = set(ALWAYS_IMPORTED)
+    for path in notebooks:
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type != "code":
+                continue
+            source = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
+            try:
+                tree = ast.parse(source)
+            except SyntaxError:
+                continue
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Import):
+                    names.update(alias.name.split(".")[0] for alias in node.names)
+                elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                    names.add(node.module.split(".")[0])
+    return names
+
+
+def _digest_files(student: Student, modules: set[str]) -> None:
+    """Take the student's regular files (never through a link) and hash them."""
     digest = hashlib.sha256()
-    budget = MAX_SUBMISSION_BYTES
-    for path in sorted(folder.rglob("*")):
-        rel = path.relative_to(folder).as_posix()
-        if any(part.startswith(".") or part == "__pycache__" for part in Path(rel).parts):
-            continue
-        if path.is_symlink():
-            student.left_out.append(f"{rel} (a link)")
-            continue
-        if not path.is_file():
-            continue
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES or size > budget:
-            student.left_out.append(f"{rel} ({size / 1024 ** 2:.0f} MB)")
-            continue
-        budget -= size
-        student.files.append(path)
-        digest.update(rel.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    budget_left = MAX_SUBMISSION_BYTES
+    shadowing: set[str] = set()
+    for folder, dirs, files in os.walk(student.folder, followlinks=False):
+        rel_dir = os.path.relpath(folder, student.folder)
+        dirs.sort()
+        for name in list(dirs):
+            rel = os.path.normpath(os.path.join(rel_dir, name))
+            hidden = name.startswith(".") or name == "__pycache__"
+            if hidden or os.path.islink(os.path.join(folder, name)):
+                dirs.remove(name)
+                if not hidden:
+                    student.left_out.append(f"{shown_name(rel)} (a link)")
+            elif rel_dir == "." and name in modules:
+                dirs.remove(name)
+                shadowing.add(name)
+        for name in sorted(files):
+            rel = os.path.normpath(os.path.join(rel_dir, name))
+            if name.startswith(".") or name.endswith((".pyc", ".pyo")):
+                continue
+            if rel_dir == "." and name.endswith(".py") and name[:-3] in modules:
+                shadowing.add(name)
+                continue
+            data, problem = read_regular_file(os.path.join(folder, name), min(MAX_FILE_BYTES, budget_left))
+            if problem:
+                student.left_out.append(f"{shown_name(rel)} ({problem})")
+                continue
+            budget_left -= len(data)
+            student.files.append(rel)
+            digest.update(os.fsencode(rel) + b"\0" + hashlib.sha256(data).digest())
+    if shadowing:
+        student.left_out.append(", ".join(sorted(shown_name(n) for n in shadowing))
+                                + " (named like a module the tests import: the installed one is used)")
     student.fingerprint = digest.hexdigest()
 
 
-def collect_students(root: Path, assignment: str) -> tuple[list[Student], list[str]]:
-    """The students under ``root`` and notes on anything ignored there."""
+def collect_students(root: Path, assignment: str, modules: set[str] = frozenset(ALWAYS_IMPORTED),
+                     zip_notes: dict[str, list[str]] | None = None) -> tuple[list[Student], list[str]]:
+    """The students under ``root`` and notes on anything ignored there. A folder that
+    cannot be read becomes a student with a ``problem``, never an exception."""
     students, notes = [], []
+    taken: set[str] = set()
     for entry in _visible(root):
+        name = shown_name(entry.name)
+        while name in taken:  # two odd names that escape alike still get a row each
+            name += "_"
+        taken.add(name)
         if entry.is_symlink() or not entry.is_dir():
-            notes.append(f"ignored {entry.name}: not a student folder")
+            notes.append(f"ignored {name}: not a student folder")
+            continue
+        if not STUDENT_ID.fullmatch(entry.name):
+            student = Student(name, entry)
+            student.problem = (f"folder name {name!r} is not a usable student id "
+                               "(letters, digits, and _ . @ - only): rename the folder and grade again")
+            students.append(student)
             continue
         student = Student(entry.name, _student_folder(entry, assignment))
-        if not STUDENT_ID.fullmatch(entry.name):
-            student.problem = (f"folder name {entry.name!r} is not a usable student id "
-                               "(letters, digits, and _ . @ - only)")
-        else:
-            _digest_files(student.folder, student)
+        student.left_out += (zip_notes or {}).get(entry.name, [])
+        try:
+            _digest_files(student, set(modules))
+        except OSError as exc:
+            student.problem = f"could not read the submission: {exc.strerror or exc}"
         students.append(student)
     return students, notes
 
 
 # ----------------------------------------------------------------------------- fingerprints
+def _versions() -> str:
+    found = []
+    for name in FINGERPRINTED:
+        try:
+            found.append(f"{name}={importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return " ".join(found) + f" python={sys.version.split()[0]}"
+
+
 def grader_fingerprint(assignment: Assignment, limits: Limits, sandbox: str, feedback: bool) -> str:
-    """Hash of everything besides the student's files that a result depends on."""
+    """Hash of everything besides the student's files that a result depends on: the source,
+    the limits and sandbox, the settings that reach the kernel (quick mode, dataset, offline),
+    the grader's code and the versions of the libraries that run it."""
     digest = hashlib.sha256()
     digest.update(assignment.fingerprint().encode())
     digest.update(json.dumps(asdict(limits), sort_keys=True).encode())
     digest.update(f"{sandbox} feedback={feedback}".encode())
+    digest.update(json.dumps({k: os.environ.get(k) for k in PASSED_ENV}, sort_keys=True).encode())
+    digest.update(_versions().encode())
     package = Path(course_utils.__file__).parent
     for path in sorted(package.rglob("*.py")):  # the checks, the ops and the grader itself
         digest.update(path.relative_to(package).as_posix().encode() + path.read_bytes())
@@ -175,10 +289,14 @@ def grader_fingerprint(assignment: Assignment, limits: Limits, sandbox: str, fee
 # ----------------------------------------------------------------------------- one student
 def _copy_submission(student: Student, dest: Path) -> None:
     dest.mkdir(parents=True, exist_ok=True)
-    for path in student.files:
-        target = dest / path.relative_to(student.folder)
+    for rel in student.files:
+        data, problem = read_regular_file(student.folder / rel, MAX_FILE_BYTES)
+        if problem:  # changed since it was looked at
+            student.left_out.append(f"{shown_name(rel)} ({problem})")
+            continue
+        target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, target)
+        target.write_bytes(data)
 
 
 def _prepare_course(template: Path, root: Path, assignment: str, student: Student) -> None:
@@ -188,9 +306,13 @@ def _prepare_course(template: Path, root: Path, assignment: str, student: Studen
     _copy_submission(student, root / "submitted" / student.student_id / assignment)
 
 
-def _error_record(student: Student, assignment: str, max_score: float, message: str) -> dict:
-    return {"student_id": student.student_id, "assignment": assignment, "status": "error",
-            "score": 0.0, "max_score": max_score, "message": message, "tests": [], "errors": [message]}
+def _error_record(student: Student, assignment: str, max_score: float, message: str,
+                  transient: bool = False) -> dict:
+    record = {"student_id": student.student_id, "assignment": assignment, "status": "error",
+              "score": 0.0, "max_score": max_score, "message": message, "tests": [], "errors": [message]}
+    if transient:
+        record[TRANSIENT] = True
+    return record
 
 
 def _tail(path: Path, lines: int = 3) -> str:
@@ -201,34 +323,75 @@ def _tail(path: Path, lines: int = 3) -> str:
     return " | ".join(line.strip() for line in text[-lines:])
 
 
-def run_worker(job: Job, log_path: Path, limits: Limits, deadline: int) -> tuple[dict | None, str]:
-    """Run the worker process of one job; (its record, or None and why not)."""
+class _Running:
+    """The worker processes of a batch, so that an interrupt can kill them."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.procs: dict[int, tuple[subprocess.Popen, int | None]] = {}
+        self.stopping = threading.Event()
+
+    def add(self, proc: subprocess.Popen, uid: int | None) -> None:
+        with self.lock:
+            self.procs[proc.pid] = (proc, uid)
+            if self.stopping.is_set():
+                _kill_group(proc.pid)
+
+    def remove(self, proc: subprocess.Popen) -> None:
+        with self.lock:
+            self.procs.pop(proc.pid, None)
+
+    def kill_all(self) -> None:
+        self.stopping.set()
+        with self.lock:
+            running = list(self.procs.values())
+        for proc, uid in running:
+            _kill_group(proc.pid)
+            kill_user(uid)
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def run_worker(job: Job, log_path: Path, limits: Limits, deadline: int,
+               running: _Running | None = None) -> tuple[dict | None, str]:
+    """Run the worker process of one job; (its record, or None and why not).
+
+    When it returns, the worker's process group and every process of the job's kernel
+    uid are dead, and only then is the worker's result read."""
     Path(job.course_root).mkdir(parents=True, exist_ok=True)
     job_path = Path(job.course_root) / "job.json"
     job.dump(job_path)
     env = {k: v for k, v in os.environ.items() if not k.startswith("NBGRADER")}
     env["JUPYTER_RUNTIME_DIR"] = job.runtime_dir
     env.setdefault("PYTHONDONTWRITEBYTECODE", "1")
+    uid = job.kernel_uid if job.kernel_uid >= 0 else None
+    cmd = prlimit_prefix(limits, deadline, uid) + [sys.executable, "-m", "course_utils.grading.worker", str(job_path)]
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "course_utils.grading.worker", str(job_path)],
-            cwd=job.course_root, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True, preexec_fn=limit_resources(limits, cpu_seconds=deadline),
-        )
+        proc = subprocess.Popen(cmd, cwd=job.course_root, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        if running is not None:
+            running.add(proc, uid)
         try:
             code = proc.wait(timeout=deadline)
             why = f"the grader crashed (exit code {code})"
         except subprocess.TimeoutExpired:
-            code, why = None, f"grading took longer than {deadline} s and was stopped"
+            code, why = None, f"stopped: the submission ran past its budget of {deadline} s"
         finally:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)  # whatever is left of the worker's group
-            except ProcessLookupError:
-                pass
+            _kill_group(proc.pid)  # whatever is left of the worker's group
             proc.wait()
-    result = Path(job.result_path)
-    if code == 0 and result.exists():
-        return json.loads(result.read_text()), ""
+            kill_user(uid)         # and of the kernels, wherever they went
+            if running is not None:
+                running.remove(proc)
+    if running is not None and running.stopping.is_set():
+        return None, "interrupted"
+    data, _ = read_regular_file(job.result_path, 64 * 1024 ** 2)
+    if code == 0 and data:
+        return json.loads(data), ""
     tail = _tail(log_path)
     return None, why + (f": {tail}" if tail and code is not None else "")
 
@@ -241,6 +404,8 @@ class BatchReport:
     reused: list[str]       # students whose earlier result still held
     notes: list[str]
     csv_path: Path
+    budget: int = 0         # seconds a submission could take
+    reference_seconds: float | None = None
 
 
 def _template(work: Path, assignment: Assignment, log: Callable[[str], None]) -> tuple[Path, float]:
@@ -257,6 +422,53 @@ def _template(work: Path, assignment: Assignment, log: Callable[[str], None]) ->
     return template, max_score
 
 
+class _Slots:
+    """Job slots 0..jobs-1: a slot's kernels run as a uid of their own (see isolation)."""
+
+    def __init__(self, jobs: int) -> None:
+        self.free: queue.Queue[int] = queue.Queue()
+        for slot in range(jobs):
+            self.free.put(slot)
+
+
+REFERENCE_ID = "reference-solution"
+#: Assignments whose solution cannot be graded without files only a student's own run makes
+#: (A3's saved weights): their budget is the ceiling of :meth:`Limits.submission_timeout`.
+NO_REFERENCE_RUN = ("a3_depthwise",)
+
+
+def _reference_seconds(assignment: Assignment, template: Path, work: Path, out: Path, max_score: float,
+                       limits: Limits, kind: str, grader: str, n_cells: int, feedback: bool,
+                       running: _Running, log: Callable[[str], None]) -> float | None:
+    """Seconds the assignment's own solution takes to grade (cached in ``OUT/reference.json``);
+    the default budget of every submission is a multiple of it."""
+    from course_utils.grading import samples
+
+    if assignment.name in NO_REFERENCE_RUN:
+        return None
+    path = out / "reference.json"
+    data, _ = read_regular_file(path, 1024 ** 2)
+    try:
+        cached = json.loads(data) if data else {}
+    except ValueError:
+        cached = {}
+    if isinstance(cached, dict) and cached.get("fingerprint") == grader:
+        return cached.get("seconds")
+    folder = work / "reference"
+    for name in assignment.notebooks:
+        samples.write(samples.answered(assignment, notebook=name), folder, f"{name}.ipynb")
+    reference = Student(REFERENCE_ID, folder, files=sorted(p.name for p in folder.iterdir()))
+    record = _grade_one(reference, assignment, template, work, None, max_score, limits, kind,
+                        limits.submission_timeout(n_cells), feedback, _Slots(1), running)
+    if record["status"] != "ok" or record["score"] != max_score:
+        log(f"warning: the reference solution scores {record['score']:g} of {max_score:g} "
+            f"({record['message']}); the submission budget falls back to {limits.submission_timeout(n_cells)} s")
+        return None
+    seconds = record["seconds"]
+    path.write_text(json.dumps({"fingerprint": grader, "seconds": seconds}))
+    return seconds
+
+
 def grade_batch(assignment: Assignment, submissions: Path, out: Path, *, jobs: int = 1,
                 limits: Limits = Limits(), sandbox: str | None = None, force: bool = False,
                 feedback: bool = True, progress: bool = True, work_dir: Path | None = None,
@@ -269,20 +481,22 @@ def grade_batch(assignment: Assignment, submissions: Path, out: Path, *, jobs: i
     for sub in ("results", "feedback", "autograded", "logs"):
         (out / sub).mkdir(exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="course-grade-", dir=work_dir))
+    running = _Running()
+    restore = _stop_on_sigterm()
     try:
+        zip_notes: dict[str, list[str]] = {}
         if submissions.is_file():
             unpacked = work / "unpacked"
-            extract_zip(submissions, unpacked)
+            zip_notes = extract_zip(submissions, unpacked)
             submissions = unpacked
-        root = submissions_root(submissions)
-        students, notes = collect_students(root, assignment.name)
+        root = submissions_root(submissions, assignment.name)
+        template, max_score = _template(work, assignment, log)
+        source_notebooks = [template / "source" / assignment.name / f"{nb}.ipynb" for nb in assignment.notebooks]
+        students, notes = collect_students(root, assignment.name, imported_modules(source_notebooks), zip_notes)
         if not students:
             raise UsageError(f"no student folders in {submissions}")
-        template, max_score = _template(work, assignment, log)
         grader = grader_fingerprint(assignment, limits, kind, feedback)
-        n_cells = sum(len(json.loads((template / "source" / assignment.name / f"{nb}.ipynb").read_text())["cells"])
-                      for nb in assignment.notebooks)
-        deadline = limits.submission_timeout(n_cells)
+        n_cells = sum(len(json.loads(p.read_text())["cells"]) for p in source_notebooks)
 
         records: dict[str, dict] = {}
         todo: list[Student] = []
@@ -297,36 +511,79 @@ def grade_batch(assignment: Assignment, submissions: Path, out: Path, *, jobs: i
             else:
                 todo.append(student)
         reused = sorted(set(records) - {s.student_id for s in students if s.problem})
+        reference = None
+        if todo and not limits.budget_seconds:
+            reference = _reference_seconds(assignment, template, work, out, max_score, limits, kind, grader,
+                                           n_cells, feedback, running, log)
+        deadline = budget(limits, n_cells, reference)
         log(f"{assignment.name}: {len(students)} submission(s), {len(todo)} to grade, "
-            f"{len(reused)} unchanged since the last run; sandbox: {kind}; jobs: {jobs}")
+            f"{len(reused)} unchanged since the last run; sandbox: {kind}; jobs: {jobs}; "
+            f"budget: {deadline} s per submission")
+
+        slots = _Slots(max(1, jobs))
 
         def one(student: Student) -> dict:
             try:
                 return _grade_one(student, assignment, template, work, out, max_score, limits, kind,
-                                  deadline, feedback)
+                                  deadline, feedback, slots, running)
             except Exception as exc:  # a broken student folder must not stop the batch
                 return _error_record(student, assignment.name, max_score,
-                                     f"could not grade: {type(exc).__name__}: {exc}")
+                                     f"could not grade: {type(exc).__name__}: {exc}", transient=True)
 
         bar = _progress(len(todo), assignment.name, progress)
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            futures = {pool.submit(one, s): s for s in todo}
-            for future in as_completed(futures):
-                record = future.result()
-                records[record["student_id"]] = record
-                if bar is not None:
-                    bar.set_postfix_str(f"{record['student_id']}: {record['status']}")
-                    bar.update()
-        if bar is not None:
-            bar.close()
+        pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+        try:
+            pending = {pool.submit(one, s) for s in todo}
+            while pending:
+                done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                for future in done:
+                    record = future.result()
+                    if running.stopping.is_set():
+                        continue
+                    records[record["student_id"]] = record
+                    if bar is not None:
+                        bar.set_postfix_str(f"{record['student_id']}: {record['status']}")
+                        bar.update()
+        except BaseException:
+            running.kill_all()
+            pool.shutdown(wait=True, cancel_futures=True)
+            _write_gradebook(out, [records[s.student_id] for s in students if s.student_id in records])
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            if bar is not None:
+                bar.close()
 
         ordered = [records[s.student_id] for s in students]
-        csv_path = out / "grades.csv"
-        gradebook.write_csv(ordered, csv_path)
-        (out / "gradebook.json").write_text(json.dumps(ordered, indent=1))
-        return BatchReport(ordered, sorted(s.student_id for s in todo), reused, notes, csv_path)
+        csv_path = _write_gradebook(out, ordered)
+        return BatchReport(ordered, sorted(s.student_id for s in todo), reused, notes, csv_path,
+                           deadline, reference)
     finally:
+        restore()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _write_gradebook(out: Path, records: list[dict]) -> Path:
+    csv_path = out / "grades.csv"
+    gradebook.write_csv(records, csv_path)
+    (out / "gradebook.json").write_text(json.dumps(records, indent=1))
+    return csv_path
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM: stop the batch as Ctrl-C does."""
+
+
+def _stop_on_sigterm() -> Callable[[], None]:
+    """Turn SIGTERM into :class:`Interrupted` in the main thread; returns the undo."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum, frame):
+        raise Interrupted(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    return lambda: signal.signal(signal.SIGTERM, previous)
 
 
 def _progress(total: int, name: str, enabled: bool):
@@ -338,52 +595,66 @@ def _progress(total: int, name: str, enabled: bool):
 
 
 def _load_result(out: Path, student: Student) -> dict | None:
-    path = out / "results" / f"{student.student_id}.json"
+    data, _ = read_regular_file(out / "results" / f"{student.student_id}.json", 64 * 1024 ** 2)
     try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError):
+        record = json.loads(data) if data else None
+    except ValueError:
         return None
-    if record.get("fingerprint") != student.fingerprint:
+    if not isinstance(record, dict) or record.get("fingerprint") != student.fingerprint or record.get(TRANSIENT):
         return None
-    if any(not (out / rel).exists() for rel in record.get("feedback", []) + record.get("autograded", [])):
+    if any(not (out / rel).is_file() for rel in record.get("feedback", []) + record.get("autograded", [])):
         return None
     return record
 
 
 def _keep(root: Path, files: list[str], out: Path, kind: str, student: str) -> list[str]:
-    """Copy a worker's files (feedback, autograded notebooks) to ``OUT/<kind>/<student>/``."""
+    """Copy a worker's files (feedback, autograded notebooks) to ``OUT/<kind>/<student>/``:
+    regular files only, read without following links."""
     target = out / kind / student
     shutil.rmtree(target, ignore_errors=True)
     kept = []
     for rel in files:
+        data, problem = read_regular_file(root / rel, MAX_FILE_BYTES)
+        if problem:
+            continue
         target.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(root / rel, target / Path(rel).name)
+        (target / Path(rel).name).write_bytes(data)
         kept.append((target / Path(rel).name).relative_to(out).as_posix())
     return kept
 
 
-def _grade_one(student: Student, assignment: Assignment, template: Path, work: Path, out: Path,
-               max_score: float, limits: Limits, sandbox: str, deadline: int, feedback: bool) -> dict:
+def _grade_one(student: Student, assignment: Assignment, template: Path, work: Path, out: Path | None,
+               max_score: float, limits: Limits, sandbox: str, deadline: int, feedback: bool,
+               slots: _Slots, running: _Running) -> dict:
+    """Grade one student; with ``out=None`` (the reference run) nothing is kept."""
     started = time.monotonic()
     root = work / "students" / student.student_id
-    runtime = tempfile.mkdtemp(prefix="cgk")  # short: Unix socket paths are limited to ~100 bytes
+    slot = slots.free.get()
+    uid = kernel_uid(slot)
+    # short: Unix socket paths are limited to ~100 bytes; traversable by the kernel's uid
+    runtime = tempfile.mkdtemp(prefix="cgk")
+    os.chmod(runtime, 0o711)
+    log_path = (out / "logs" / f"{student.student_id}.log") if out else (work / f"{student.student_id}.log")
     try:
         _prepare_course(template, root, assignment.name, student)
         job = Job(assignment=assignment.name, student=student.student_id, course_root=str(root),
                   runtime_dir=runtime, result_path=str(root / "result.json"), sandbox=sandbox,
-                  limits=asdict(limits), feedback=feedback)
-        record, why = run_worker(job, out / "logs" / f"{student.student_id}.log", limits, deadline)
+                  limits=asdict(limits), feedback=feedback and out is not None,
+                  kernel_uid=-1 if uid is None else uid)
+        record, why = run_worker(job, log_path, limits, deadline, running)
         if record is None:
-            record = _error_record(student, assignment.name, max_score, why)
+            record = _error_record(student, assignment.name, max_score, why, transient=True)
         if student.left_out:
             note = "left out: " + ", ".join(student.left_out)
             record["message"] = f"{note}; {record['message']}" if record.get("message") else note
-        for kind in ("feedback", "autograded"):
-            record[kind] = _keep(root, record.get(kind, []), out, kind, student.student_id)
         record["fingerprint"] = student.fingerprint
         record["seconds"] = round(time.monotonic() - started, 2)
-        (out / "results" / f"{student.student_id}.json").write_text(json.dumps(record, indent=1))
+        if out is not None:
+            for kind in ("feedback", "autograded"):
+                record[kind] = _keep(root, record.get(kind, []), out, kind, student.student_id)
+            (out / "results" / f"{student.student_id}.json").write_text(json.dumps(record, indent=1))
         return record
     finally:
+        slots.free.put(slot)
         shutil.rmtree(runtime, ignore_errors=True)
         shutil.rmtree(root, ignore_errors=True)

@@ -12,6 +12,9 @@ import argparse
 import sys
 from pathlib import Path
 
+#: Seconds per cell, the same for ``grade`` and ``validate`` (:class:`isolation.Limits`).
+CELL_TIMEOUT = 30
+
 
 def _say(message: str) -> None:
     print(message, file=sys.stderr)
@@ -37,19 +40,24 @@ def _cmd_grade(args) -> int:
     from course_utils.grading.batch import UsageError, grade_batch
     from course_utils.grading.course import SetupError, get_assignment
     from course_utils.grading.gradebook import format_table
-    from course_utils.grading.isolation import Limits
+    from course_utils.grading.isolation import Limits, SandboxUnavailable
 
     try:
         assignment = get_assignment(args.assignment)
         submissions = Path(args.submissions) if args.submissions else assignment.examples_dir
         out = Path(args.out) if args.out else Path("grades") / assignment.name
-        limits = Limits(cell_timeout=args.timeout, memory_bytes=int(args.memory * 1024 ** 3))
+        limits = Limits(cell_timeout=args.timeout, memory_bytes=int(args.memory * 1024 ** 3),
+                        budget_seconds=args.budget)
         report = grade_batch(assignment, submissions, out, jobs=args.jobs, limits=limits,
                              sandbox=args.sandbox, force=args.force, feedback=not args.no_feedback,
                              progress=not args.quiet, log=_say)
-    except (UsageError, SetupError, ValueError) as exc:
+    except (UsageError, SetupError, SandboxUnavailable, ValueError) as exc:
         _say(f"error: {exc}")
         return 2
+    except KeyboardInterrupt:
+        _say("interrupted: the submissions graded so far are in grades.csv and results/; "
+             "run the same command again to grade the rest")
+        return 130
     for note in report.notes:
         _say(f"note: {note}")
     print(format_table(report.records))
@@ -87,11 +95,16 @@ def register(subparsers) -> None:
                         "(default: the example submissions in solutions/examples/ASSIGNMENT)")
     p.add_argument("--jobs", "-j", type=int, default=1, help="submissions graded at once (default 1)")
     p.add_argument("--out", metavar="DIR", help="output folder (default grades/ASSIGNMENT)")
-    p.add_argument("--timeout", type=int, default=30, metavar="S", help="seconds per notebook cell (default 30)")
+    p.add_argument("--timeout", type=int, default=CELL_TIMEOUT, metavar="S",
+                   help=f"seconds per notebook cell (default {CELL_TIMEOUT})")
     p.add_argument("--memory", type=float, default=4.0, metavar="GB",
                    help="address-space limit of each grading process (default 4)")
+    p.add_argument("--budget", type=int, default=0, metavar="S",
+                   help="seconds a whole submission may take (default: 5 times the reference solution's "
+                        "grading time, at least 30 s)")
     p.add_argument("--sandbox", choices=("auto", "bwrap", "unshare", "none"), default=None,
-                   help="isolation of student code (default: COURSE_SANDBOX or auto)")
+                   help="isolation of student code (default: COURSE_SANDBOX or auto; 'none' only when "
+                        "you accept that student code runs unconfined: see docs/grading.md)")
     p.add_argument("--force", action="store_true", help="re-grade every submission, changed or not")
     p.add_argument("--no-feedback", action="store_true", help="skip the HTML feedback")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
@@ -102,7 +115,8 @@ def register(subparsers) -> None:
         description="Run the notebook like the autograder does and list the visible tests that pass "
                     "and fail, with hints.")
     p.add_argument("notebook", metavar="NOTEBOOK")
-    p.add_argument("--timeout", type=int, default=60, metavar="S", help="seconds per cell (default 60)")
+    p.add_argument("--timeout", type=int, default=CELL_TIMEOUT, metavar="S",
+                   help=f"seconds per cell (default {CELL_TIMEOUT}, as when grading)")
     p.set_defaults(func=_cmd_validate)
 
 

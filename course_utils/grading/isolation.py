@@ -1,30 +1,32 @@
-"""Run untrusted student code with limits and, where the machine allows it, in a sandbox.
+"""Run untrusted student code with limits, as an unprivileged user, in a sandbox.
 
-Two layers protect a grading run:
+The threat model and what each mode guarantees are in docs/grading.md
+("Isolation"). In short, for every submission:
 
-1. **Every submission is graded in its own process** (:mod:`.worker`), started
-   by the batch with resource limits (:func:`limit_resources`: address space,
-   CPU time, file size, no core dumps), its own working directory and a wall
-   clock deadline after which the whole process group is killed.
-2. **The kernel that runs the student's code** is started by
-   :class:`SandboxedKernelManager` with a clean environment (no ``NBGRADER_*``
-   variables, a fresh ``HOME``, one thread per maths library) and, depending on
-   what :func:`detect_sandbox` finds:
+1. **The worker** (:mod:`.worker`, nbgrader, trusted) runs in its own process,
+   started through ``prlimit`` with the submission's limits and a deadline.
+2. **The kernel** that runs the student's code is started by
+   :class:`SandboxedKernelManager`, never as root: when the grader is root the
+   kernel runs as a uid of its own (:data:`KERNEL_UID_BASE` + the job's slot),
+   so a process-count limit holds per submission and the batch can kill every
+   process the submission started (:func:`kill_user`). It gets a clean
+   environment and works on a *copy* of the student's files in a private
+   folder: nothing the kernel writes is ever read back, followed or copied by
+   the trusted side, which writes the autograded notebook where the kernel
+   cannot reach.
 
-   ``bwrap``     bubblewrap (Debian package ``bubblewrap``): no network, own PID
-                 namespace (everything the student started dies with the kernel),
-                 an unprivileged user, and a file system that holds only the
-                 operating system, Python, ``course_utils`` and the student's own
-                 notebook folder, mounted at ``/home/student/<assignment>``. The
-                 gradebook, the solutions, the repository and other students'
-                 files do not exist in there.
-   ``unshare``   util-linux ``unshare --net``: no network; the file system is
-                 not hidden.
-   ``none``      limits and clean environment only.
+   ``bwrap``     bubblewrap: no network, own PID namespace (everything dies
+                 with the kernel), a file system with only the operating system,
+                 Python, ``course_utils`` and a size-limited ``/tmp`` and working
+                 folder (tmpfs, counted in ``--memory``) holding the copy.
+   ``unshare``   (root only) ``unshare --net --pid`` and the kernel's own uid:
+                 no network, nothing outlives the kernel, but the rest of the
+                 file system is visible as to any unprivileged user.
+   ``none``      only with an explicit ``--sandbox none``: limits and a clean
+                 environment (and the kernel's own uid when root).
 
-The kernel talks to the grader over Unix sockets (ZeroMQ ``ipc`` transport)
-in a private folder, so cutting the network does not cut the kernel off.
-
+The kernel talks to the grader over Unix sockets (ZeroMQ ``ipc`` transport) in
+a fresh private folder per kernel, so cutting the network does not cut it off.
 ``COURSE_SANDBOX`` (``auto``, ``bwrap``, ``unshare`` or ``none``) overrides the
 choice; with ``auto`` and root rights on a Debian machine the grader installs
 bubblewrap with apt-get once (``COURSE_SANDBOX_INSTALL=0`` forbids that).
@@ -34,21 +36,28 @@ from __future__ import annotations
 
 import functools
 import os
-import resource
 import shutil
+import signal
+import stat
 import subprocess
 import sys
+import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import Unicode
+from traitlets import Integer, Unicode
 
 SANDBOX_KINDS = ("bwrap", "unshare", "none")
 
 #: Where the student's notebook folder appears inside the bubblewrap sandbox.
 SANDBOX_HOME = "/home/student"
+
+#: A kernel started by a root grader runs as this uid plus its job's slot (0, 1, ...).
+#: No account of that uid should exist; ``COURSE_KERNEL_UID`` moves the range.
+KERNEL_UID_BASE = int(os.environ.get("COURSE_KERNEL_UID", "61000"))
 
 #: Environment variables passed from the grader to the kernel (everything else
 #: is dropped, NBGRADER_EXECUTION included: see docs/grading.md).
@@ -78,44 +87,198 @@ KERNEL_ENV = {
 }
 
 
+class SandboxUnavailable(RuntimeError):
+    """No sandbox that keeps the guarantees of docs/grading.md works on this machine."""
+
+
 @dataclass(frozen=True)
 class Limits:
     """Resource limits of one submission (worker process and kernel alike)."""
 
     cell_timeout: int = 30                 # seconds one cell may run
-    memory_bytes: int = 4 * 1024 ** 3      # address space of each process
+    memory_bytes: int = 4 * 1024 ** 3      # the submission's memory: processes plus its /tmp and folder
     max_file_bytes: int = 256 * 1024 ** 2  # largest file a process may write
     max_output_chars: int = 20_000         # kept output text per cell
+    max_processes: int = 512               # processes and threads of the kernel's uid (root graders)
+    budget_seconds: int = 0                # wall clock of a whole submission; 0: from the reference run
+
+    @property
+    def scratch_bytes(self) -> int:
+        """Size of each of the kernel's two tmpfs (``/tmp`` and the home folder)."""
+        return min(256 * 1024 ** 2, self.memory_bytes // 8)
+
+    @property
+    def process_bytes(self) -> int:
+        """Address space of each process: what is left of ``memory_bytes`` after the tmpfs."""
+        return self.memory_bytes - 2 * self.scratch_bytes
 
     def submission_timeout(self, n_cells: int) -> int:
-        """Wall-clock budget of a whole submission: every cell may time out once,
+        """Upper bound on a whole submission: every cell may time out once,
         plus the start-up of the worker, the kernel (twice) and the feedback."""
         return self.cell_timeout * max(n_cells, 1) + 120
 
 
-def limit_resources(limits: Limits, cpu_seconds: int) -> Callable[[], None]:
-    """A ``preexec_fn`` that applies ``limits`` to a child process (and its children)."""
+#: Default budget of a submission: this many times the reference solution's time, at least the floor.
+BUDGET_FACTOR = 5
+BUDGET_FLOOR = 30
 
-    def apply() -> None:
-        def cap(kind: int, value: int) -> None:
-            _, hard = resource.getrlimit(kind)
-            if hard != resource.RLIM_INFINITY:
-                value = min(value, hard)
-            resource.setrlimit(kind, (value, value))
 
-        cap(resource.RLIMIT_AS, limits.memory_bytes)
-        cap(resource.RLIMIT_CPU, cpu_seconds)
-        cap(resource.RLIMIT_FSIZE, limits.max_file_bytes)
-        cap(resource.RLIMIT_CORE, 0)
+def budget(limits: Limits, n_cells: int, reference_seconds: float | None) -> int:
+    """Seconds a whole submission may take (see :class:`Limits.budget_seconds`)."""
+    ceiling = limits.submission_timeout(n_cells)
+    if limits.budget_seconds:
+        return limits.budget_seconds
+    if reference_seconds is None:
+        return ceiling
+    return min(ceiling, max(BUDGET_FLOOR, int(BUDGET_FACTOR * reference_seconds) + 1))
 
-    return apply
+
+def prlimit_prefix(limits: Limits, cpu_seconds: int, kernel_uid: int | None) -> list[str]:
+    """``prlimit ... --``: the limits of a worker and everything it starts (no ``preexec_fn``,
+    which is unsafe from the batch's threads). The process count is limited only when the
+    kernel gets a uid of its own: for the grader's own uid it would count the grader too."""
+    args = [shutil.which("prlimit") or "prlimit", f"--as={limits.process_bytes}", f"--cpu={cpu_seconds}",
+            f"--fsize={limits.max_file_bytes}", "--core=0"]
+    if kernel_uid is not None:
+        args.append(f"--nproc={limits.max_processes}")
+    return args + ["--"]
+
+
+# ----------------------------------------------------------------------------- users
+def kernel_uid(slot: int) -> int | None:
+    """The uid of the kernels of job slot ``slot``, or None when the grader is not root."""
+    return KERNEL_UID_BASE + slot if os.geteuid() == 0 else None
+
+
+def _setpriv(uid: int | None) -> list[str]:
+    if uid is None:
+        return []
+    return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
+
+
+def processes_of(uid: int) -> list[int]:
+    """PIDs whose real uid is ``uid``."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status", "rb") as handle:
+                for line in handle:
+                    if line.startswith(b"Uid:"):
+                        if int(line.split()[1]) == uid:
+                            pids.append(int(entry))
+                        break
+        except (OSError, ValueError):
+            continue
+    return pids
+
+
+def kill_user(uid: int | None, timeout: float = 10.0) -> int:
+    """SIGKILL every process of ``uid`` until none is left (a fork loop included);
+    returns how many were killed."""
+    if uid is None or os.geteuid() != 0:
+        return 0
+    killed = 0
+    deadline = time.monotonic() + timeout
+    while True:
+        pids = processes_of(uid)
+        if not pids or time.monotonic() > deadline:
+            return killed
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+            except ProcessLookupError:
+                pass
+        time.sleep(0.02)
+
+
+# ----------------------------------------------------------------------------- safe copies
+def copy_regular_files(src: Path, dest: Path, max_bytes: int, skip: Callable[[str], bool] = lambda rel: False,
+                       uid: int | None = None) -> list[str]:
+    """Copy the regular files under ``src`` to ``dest`` without following any link.
+
+    Entries are looked at with ``lstat``, files opened with ``O_NOFOLLOW``; links,
+    devices, FIFOs and sockets are left out, and so is everything past ``max_bytes``.
+    Returns notes on what was left out (names escaped). ``uid`` owns the copies.
+    """
+    notes: list[str] = []
+    budget_left = max_bytes
+    dest.mkdir(parents=True, exist_ok=True)
+    for folder, dirs, files in os.walk(src, followlinks=False):
+        rel_dir = os.path.relpath(folder, src)
+        for name in sorted(dirs):
+            rel = os.path.normpath(os.path.join(rel_dir, name))
+            if os.path.islink(os.path.join(folder, name)):
+                notes.append(f"{shown_name(rel)} (a link)")
+                dirs.remove(name)
+            elif skip(rel):
+                dirs.remove(name)
+        for name in sorted(files):
+            rel = os.path.normpath(os.path.join(rel_dir, name))
+            if skip(rel):
+                continue
+            data, problem = read_regular_file(os.path.join(folder, name), budget_left)
+            if problem:
+                notes.append(f"{shown_name(rel)} ({problem})")
+                continue
+            budget_left -= len(data)
+            target = dest / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+    if uid is not None:
+        chown_tree(dest, uid)
+    return notes
+
+
+def read_regular_file(path: str | os.PathLike, max_bytes: int) -> tuple[bytes, str | None]:
+    """The bytes of ``path`` if it is a regular file of at most ``max_bytes``, read without
+    following a link; else ``(b"", why not)``."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        if os.path.islink(path):
+            return b"", "a link"
+        return b"", f"unreadable: {exc.strerror}"
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return b"", "not a regular file"
+        if info.st_size > max_bytes:
+            return b"", f"{info.st_size / 1024 ** 2:.0f} MB, over the size limit"
+        chunks, total = [], 0
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            total += len(chunk)
+            if total > max_bytes:  # grew while being read
+                return b"", "over the size limit"
+            chunks.append(chunk)
+        return b"".join(chunks), None
+    finally:
+        os.close(fd)
+
+
+def chown_tree(root: Path, uid: int) -> None:
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        os.chown(folder, uid, uid, follow_symlinks=False)
+        for name in dirs + files:
+            os.chown(os.path.join(folder, name), uid, uid, follow_symlinks=False)
+
+
+def shown_name(name: str) -> str:
+    """A file name safe to print: undecodable bytes and control characters escaped."""
+    text = os.fsencode(name).decode("utf-8", errors="backslashreplace")
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
 # ----------------------------------------------------------------------------- detection
 def _runs(cmd: list[str]) -> bool:
     try:
         return subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, timeout=30).returncode == 0
+                              stderr=subprocess.DEVNULL, timeout=30, cwd="/").returncode == 0
     except (OSError, subprocess.SubprocessError):
         return False
 
@@ -146,44 +309,66 @@ def _install_bubblewrap(log: Callable[[str], None]) -> bool:
 
 @functools.lru_cache(maxsize=None)
 def _bwrap_works() -> bool:
-    return _runs(["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-                  "--unshare-all", "--unshare-user", "--uid", "1000", "--gid", "1000",
-                  "--die-with-parent", "--", "true"])
+    if shutil.which("bwrap") is None:
+        return False
+    with tempfile.TemporaryDirectory() as empty:
+        os.chmod(empty, 0o755)
+        probe = bwrap_prefix(empty, empty, "probe", Limits(), uid=kernel_uid(0))
+        return _runs(probe + ["true"])
 
 
 def _unshare_cmd() -> list[str]:
-    return ["unshare", "--net"] + ([] if os.geteuid() == 0 else ["--map-root-user"]) + ["--"]
+    return ["unshare", "--net", "--pid", "--fork", "--kill-child", "--"]
 
 
 @functools.lru_cache(maxsize=None)
 def _unshare_works() -> bool:
-    return shutil.which("unshare") is not None and _runs(_unshare_cmd() + ["true"])
+    return (os.geteuid() == 0 and shutil.which("unshare") is not None and shutil.which("setpriv") is not None
+            and _runs(_unshare_cmd() + _setpriv(kernel_uid(0)) + ["true"]))
+
+
+NONE_WARNING = ("warning: --sandbox none: student code runs without a sandbox{who}: it can read every "
+                "file you can read (the solutions included), use the network, and, as your user, write "
+                "your files and outlive its submission (see docs/grading.md)")
 
 
 def detect_sandbox(preferred: str | None = None, install: bool = True,
                    log: Callable[[str], None] | None = None) -> str:
-    """The strongest sandbox this machine supports: ``bwrap``, ``unshare`` or ``none``.
+    """The sandbox to grade in: ``bwrap``, ``unshare`` or ``none``.
 
-    ``preferred`` (default: ``COURSE_SANDBOX`` or ``auto``) names a kind; one that
-    does not work here falls back to the next weaker one, with a warning.
+    ``preferred`` (default: ``COURSE_SANDBOX`` or ``auto``): ``auto`` takes bubblewrap,
+    else (as root) ``unshare`` with a warning; ``bwrap`` and ``unshare`` insist on that
+    kind. When nothing that keeps student code unprivileged and short-lived works,
+    :class:`SandboxUnavailable` says so: grading without one takes an explicit ``none``.
     """
     say = log or (lambda message: print(message, file=sys.stderr))
     wanted = (preferred or os.environ.get("COURSE_SANDBOX") or "auto").strip().lower()
     if wanted not in SANDBOX_KINDS + ("auto",):
         raise ValueError(f"sandbox {wanted!r} is not one of auto, {', '.join(SANDBOX_KINDS)}")
     if wanted == "none":
+        who = " (as an unprivileged uid of its own)" if os.geteuid() == 0 else " with your user's rights"
+        say(NONE_WARNING.format(who=who))
         return "none"
     if wanted in ("auto", "bwrap"):
         if install and wanted == "auto" and shutil.which("bwrap") is None:
             _install_bubblewrap(say)
-        if shutil.which("bwrap") and _bwrap_works():
+        if _bwrap_works():
             return "bwrap"
-        say("warning: bubblewrap is missing or not allowed here, so student code can read files "
-            "outside its own folder (see docs/grading.md)")
+        if wanted == "bwrap":
+            raise SandboxUnavailable("bubblewrap is missing or not allowed to create user namespaces here "
+                                     "(install the package 'bubblewrap'; in a container, allow user namespaces)")
     if _unshare_works():
+        if wanted == "auto":
+            say("warning: bubblewrap is missing or not allowed here: grading in the 'unshare' sandbox "
+                "(no network, own user and PID namespace, but student code can read any file that any "
+                "user may read: see docs/grading.md)")
         return "unshare"
-    say("warning: student code keeps network access on this machine (see docs/grading.md)")
-    return "none"
+    why = ("the 'unshare' fallback needs root (to run student code as a uid of its own)"
+           if os.geteuid() != 0 else "unshare --net --pid and setpriv do not work here")
+    raise SandboxUnavailable(
+        f"no sandbox works on this machine: bubblewrap is missing or not allowed, and {why}. Install the "
+        "package 'bubblewrap', or pass --sandbox none to grade without isolation (student code then runs "
+        "with your rights, can read the solutions and use the network)")
 
 
 # ----------------------------------------------------------------------------- kernel
@@ -225,31 +410,54 @@ def _system_mounts() -> list[str]:
         if real.startswith("/usr/") or real in seen:
             continue
         seen.add(real)
+        # the folders above it, traversable by the kernel's uid whatever their mode outside
+        parents = list(reversed(Path(real).parents))[1:]
+        for parent in map(str, parents):
+            if parent not in seen:
+                seen.add(parent)
+                args += ["--perms", "0755", "--dir", parent]
         args += ["--ro-bind", real, real]
         if path != real:  # e.g. a venv reached through a symbolic link
             args += ["--ro-bind", real, path]
     return args
 
 
-def bwrap_prefix(notebook_dir: str, runtime_dir: str, assignment: str) -> list[str]:
-    """The bubblewrap command line that wraps the kernel of one submission."""
+#: Copies the read-only submission into the sandbox's size-limited home, then starts the kernel.
+_COPY_IN = 'mkdir -p "$2" && cp -R "$1"/. "$2"/ && cd "$2" && shift 2 && exec "$@"'
+
+
+def bwrap_prefix(submission_dir: str, runtime_dir: str, assignment: str, limits: Limits,
+                 home_bytes: int = 0, uid: int | None = None) -> list[str]:
+    """The bubblewrap command line of one kernel, to be followed by the kernel's own command.
+
+    With a ``uid`` (a root grader) bubblewrap runs as root without a user namespace, and
+    ``setpriv`` inside drops to ``uid`` before anything of the student's runs; without one
+    (an unprivileged grader) bubblewrap maps the grader's uid to 1000 in a user namespace.
+    """
     inside = f"{SANDBOX_HOME}/{assignment}"
+    copy = f"{SANDBOX_HOME}/.submitted"
+    if uid is None:
+        users = ["--unshare-all", "--unshare-user", "--uid", "1000", "--gid", "1000"]
+    else:
+        users = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
     return [
-        "bwrap", "--die-with-parent", "--new-session",
-        "--unshare-all", "--unshare-user", "--uid", "1000", "--gid", "1000", "--hostname", "student",
+        "bwrap", "--die-with-parent", "--new-session", *users, "--hostname", "student",
         # empty file systems first, so that the binds below stay visible on top of them
-        "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", SANDBOX_HOME,
+        "--proc", "/proc", "--dev", "/dev",
+        "--perms", "1777", "--size", str(limits.scratch_bytes), "--tmpfs", "/tmp",
+        "--perms", "1777", "--size", str(limits.scratch_bytes + home_bytes), "--tmpfs", SANDBOX_HOME,
         *_system_mounts(),
-        "--bind", notebook_dir, inside,
+        "--ro-bind", submission_dir, copy,
+        "--perms", "0711", "--dir", os.path.dirname(runtime_dir),
         "--bind", runtime_dir, runtime_dir,
-        "--chdir", inside,
+        "--chdir", SANDBOX_HOME,
         "--setenv", "HOME", SANDBOX_HOME,
         "--setenv", "IPYTHONDIR", f"{SANDBOX_HOME}/.ipython",
         "--setenv", "MPLCONFIGDIR", f"{SANDBOX_HOME}/.config/matplotlib",
         "--setenv", "KERAS_HOME", f"{SANDBOX_HOME}/.keras",
         # ipykernel quits when its parent PID changes; in a PID namespace the parent is PID 1.
         "--setenv", "JPY_PARENT_PID", "1",
-        "--",
+        "--", *_setpriv(uid), "/bin/sh", "-c", _COPY_IN, "course-kernel", copy, inside,
     ]
 
 
@@ -257,38 +465,61 @@ class SandboxedKernelManager(AsyncKernelManager):
     """A kernel manager that starts the kernel in the configured sandbox.
 
     Configured through traitlets (``SandboxedKernelManager.sandbox``,
-    ``.runtime_dir``, ``.assignment``); nbgrader's ``Execute`` creates it with the
-    grading configuration. With a ``runtime_dir`` (always, when grading) the
-    kernel talks over Unix sockets in it (``ipc`` transport), which keeps working
-    when the network is cut.
+    ``.runtime_dir``, ``.assignment``, ``.kernel_uid``, ``.memory_bytes``);
+    nbgrader's ``Execute`` creates it with the grading configuration. Every
+    kernel gets a fresh private folder in ``runtime_dir`` (its connection file,
+    its Unix sockets and, outside bubblewrap, its home and working folder) and a
+    copy of the notebook's folder: the kernel never sees the folder nbgrader
+    writes the autograded notebook to.
     """
 
     sandbox = Unicode("none", help="bwrap, unshare or none").tag(config=True)
-    runtime_dir = Unicode("", help="private folder of the connection file and sockets").tag(config=True)
-    assignment = Unicode("assignment", help="name of the folder the notebook is mounted as").tag(config=True)
-    home_dir = Unicode("", help="HOME of the kernel when there is no bubblewrap").tag(config=True)
+    runtime_dir = Unicode("", help="private folder of the kernels' folders").tag(config=True)
+    assignment = Unicode("assignment", help="name of the folder the notebook is copied to").tag(config=True)
+    kernel_uid = Integer(-1, help="uid the kernel runs as (-1: the grader's own)").tag(config=True)
+    memory_bytes = Integer(Limits().memory_bytes, help="the submission's memory (Limits)").tag(config=True)
+    max_copy_bytes = Integer(600 * 1024 ** 2, help="most bytes of the notebook folder copied").tag(config=True)
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
+        self._kernel_dir = None
         if self.runtime_dir:  # a private folder: Unix sockets there, whatever the sandbox
-            os.makedirs(self.runtime_dir, exist_ok=True)
-            count = len([p for p in os.listdir(self.runtime_dir) if p.startswith("kernel-")])
-            self.connection_file = os.path.join(self.runtime_dir, f"kernel-{count}.json")
+            os.makedirs(self.runtime_dir, mode=0o711, exist_ok=True)
+            self._kernel_dir = tempfile.mkdtemp(prefix="k", dir=self.runtime_dir)
+            self.connection_file = os.path.join(self._kernel_dir, "kernel.json")
             self.transport = "ipc"
-            self.ip = os.path.join(self.runtime_dir, f"k{count}")
+            self.ip = os.path.join(self._kernel_dir, "s")
+
+    @property
+    def _uid(self) -> int | None:
+        return self.kernel_uid if self.kernel_uid >= 0 else None
+
+    @property
+    def _limits(self) -> Limits:
+        return Limits(memory_bytes=self.memory_bytes)
 
     async def _async_pre_start_kernel(self, **kw):
-        cwd = str(kw.get("cwd") or os.getcwd())
-        self._notebook_dir = cwd
-        home = self.home_dir or os.path.join(self.runtime_dir or cwd, "home")
-        os.makedirs(home, exist_ok=True)
-        kw["env"] = kernel_environment(SANDBOX_HOME if self.sandbox == "bwrap" else home)
-        return await super()._async_pre_start_kernel(**kw)
+        notebook_dir = Path(kw.get("cwd") or os.getcwd())
+        base = Path(self._kernel_dir or tempfile.mkdtemp(prefix="cgk"))
+        self._copy = base / "work"
+        self._copy_bytes = 0
+        copy_regular_files(notebook_dir, self._copy, self.max_copy_bytes)
+        self._copy_bytes = sum(p.stat().st_size for p in self._copy.rglob("*") if p.is_file())
+        home = base / "home"
+        home.mkdir(exist_ok=True)
+        if self._uid is not None:
+            chown_tree(base, self._uid)
+        kw["cwd"] = "/" if self.sandbox == "bwrap" else str(self._copy)
+        kw["env"] = kernel_environment(SANDBOX_HOME if self.sandbox == "bwrap" else str(home))
+        result = await super()._async_pre_start_kernel(**kw)
+        if self._uid is not None and self._kernel_dir:  # the connection file is written 0600 by us
+            os.chown(self.connection_file, self._uid, self._uid)
+        return result
 
     async def _async_interrupt_kernel(self) -> None:
-        """Signals do not cross into bubblewrap's PID namespace: ask the kernel to interrupt
-        itself over its control channel (ipykernel then sends itself SIGINT)."""
-        if self.sandbox != "bwrap" or not self.has_kernel:
+        """Signals do not cross into a sandbox (its PID namespace, its uid): ask the kernel to
+        interrupt itself over its control channel (ipykernel then sends itself SIGINT)."""
+        if (self.sandbox == "none" and self._uid is None) or not self.has_kernel:
             return await super()._async_interrupt_kernel()
         self._connect_control_socket()
         self.session.send(self._control_socket, self.session.msg("interrupt_request", content={}))
@@ -299,8 +530,9 @@ class SandboxedKernelManager(AsyncKernelManager):
         cmd = super().format_kernel_cmd(extra_arguments)
         if self.sandbox == "bwrap":
             runtime = os.path.dirname(os.path.realpath(self.connection_file))
-            return bwrap_prefix(getattr(self, "_notebook_dir", os.getcwd()), runtime, self.assignment) + cmd
+            return bwrap_prefix(str(self._copy), runtime, self.assignment, self._limits, self._copy_bytes,
+                                self._uid) + cmd
         if self.sandbox == "unshare":
-            return _unshare_cmd() + cmd
-        return cmd
-
+            # the kernel is PID 1 of its namespace: no parent to watch
+            return _unshare_cmd() + _setpriv(self._uid) + ["env", "JPY_PARENT_PID=1"] + cmd
+        return _setpriv(self._uid) + cmd

@@ -6,6 +6,11 @@ They slot into nbgrader's own autograde pipeline (see :mod:`.course`):
                         belong to the assignment (a cell pasted from another
                         notebook, hand-edited metadata), which would otherwise
                         abort the whole notebook.
+``RestoreGraderCells``  (sanitising) removes every cell tag (``skip-execution``,
+                        ``raises-exception``, nbval's: whatever changes how a cell
+                        runs), and puts every cell the grader owns back as the
+                        release has it, metadata included, where the student
+                        deleted, duplicated, re-typed or re-flagged it.
 ``ResilientExecute``    nbgrader's ``Execute`` plus: output capped per cell as it
                         arrives (a student printing megabytes cannot exhaust the
                         grader's memory), and a kernel that died (``os._exit``,
@@ -20,8 +25,13 @@ They slot into nbgrader's own autograde pipeline (see :mod:`.course`):
 
 from __future__ import annotations
 
+import copy
 import re
+import uuid
+from pathlib import Path
 from typing import Any
+
+import nbformat
 
 from jupyter_core.utils import run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -29,7 +39,7 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.api import Gradebook
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
-from traitlets import Integer
+from traitlets import Integer, Unicode
 
 # ----------------------------------------------------------------------------- sanitising
 
@@ -69,6 +79,76 @@ class ForgetUnknownCells(NbGraderPreprocessor):
                 self.log.warning("Cell %s has unknown or broken nbgrader metadata: treated as a student cell", index)
             del cell.metadata["nbgrader"]
         return cell, resources
+
+
+def grader_id(cell: NotebookNode) -> str | None:
+    """The ``grade_id`` of a cell with nbgrader metadata, else None."""
+    meta = cell.get("metadata")
+    nbgrader = meta.get("nbgrader") if isinstance(meta, dict) else None
+    grade_id = nbgrader.get("grade_id") if isinstance(nbgrader, dict) else None
+    return grade_id if isinstance(grade_id, str) else None
+
+
+def restore_grader_cells(nb: NotebookNode, release: NotebookNode) -> NotebookNode:
+    """``nb`` with no cell tags, and every cell of ``release`` that carries nbgrader
+    metadata present exactly once, as the release has it (type, metadata; the source
+    too unless it is an answer cell). The last copy of a duplicated cell is kept in
+    place, earlier copies become plain cells; a deleted cell is put back after the
+    grader cell that precedes it in the release (a deleted answer as its stub)."""
+    owned = {grader_id(c): c for c in release.cells if grader_id(c)}
+    last = {grader_id(c): i for i, c in enumerate(nb.cells) if grader_id(c) in owned}
+    cells = []
+    for index, cell in enumerate(nb.cells):
+        cell = copy.deepcopy(cell)
+        if isinstance(cell.get("metadata"), dict):
+            cell.metadata.pop("tags", None)
+        else:
+            cell.metadata = NotebookNode()
+        gid = grader_id(cell)
+        if gid in owned and last[gid] == index:
+            original = owned[gid]
+            cell.cell_type = original.cell_type
+            cell.metadata = copy.deepcopy(original.metadata)
+            if not original.metadata.nbgrader.get("solution", False):
+                cell.source = original.source
+            _fit_cell_type(cell)
+        elif gid is not None:
+            del cell.metadata["nbgrader"]
+        cells.append(cell)
+    ids = {c.get("id") for c in cells}
+    previous: str | None = None
+    for gid, original in owned.items():
+        if gid not in last:
+            position = next((i + 1 for i, c in enumerate(cells) if previous and grader_id(c) == previous), 0)
+            restored = copy.deepcopy(original)
+            if restored.get("id") in ids:
+                restored["id"] = uuid.uuid4().hex[:8]
+            cells.insert(position, restored)
+        previous = gid
+    nb = copy.deepcopy(nb)
+    nb.cells = cells
+    return nb
+
+
+def _fit_cell_type(cell: NotebookNode) -> None:
+    """The fields a cell of its (restored) type must and must not have."""
+    if cell.cell_type == "code":
+        cell.setdefault("outputs", [])
+        cell.setdefault("execution_count", None)
+        cell.pop("attachments", None)
+    else:
+        cell.pop("outputs", None)
+        cell.pop("execution_count", None)
+
+
+class RestoreGraderCells(NbGraderPreprocessor):
+    """:func:`restore_grader_cells` against the release of the notebook being graded."""
+
+    release_dir = Unicode("", help="folder of the assignment's release notebooks").tag(config=True)
+
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        path = Path(self.release_dir) / f"{resources['nbgrader']['notebook']}.ipynb"
+        return restore_grader_cells(nb, nbformat.read(path, as_version=4)), resources
 
 
 # ----------------------------------------------------------------------------- execution

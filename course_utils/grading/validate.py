@@ -54,18 +54,26 @@ def _full_failure(cell) -> str:
     return failure_line(cell)
 
 
+def _first_line(text: str) -> str:
+    return (text.strip().splitlines() or ["unknown error"])[0]
+
+
 def _only_comments(source: str) -> bool:
     return all(not line.strip() or line.lstrip().startswith("#") for line in source.splitlines())
 
 
-def validate(path: Path, timeout: int = 60) -> Validation:
-    """Execute ``path`` like the autograder and collect per-test results."""
+def validate(path: Path, timeout: int | None = None) -> Validation:
+    """Execute ``path`` like the autograder and collect per-test results
+    (``timeout``: seconds per cell, by default the grader's)."""
     from nbgrader import utils
     from nbgrader.preprocessors import CheckCellMetadata, ClearOutput
     from traitlets.config import Config
 
-    from course_utils.grading.preprocessors import DropBenignStderr, ResilientExecute
+    from course_utils.grading.isolation import Limits
+    from course_utils.grading.preprocessors import DropBenignStderr, ResilientExecute, restore_grader_cells
     from course_utils.grading.worker import compare_with_release, read_notebook
+
+    timeout = timeout or Limits().cell_timeout
 
     result = Validation(notebook=str(path), assignment=None)
     if not path.exists():
@@ -77,17 +85,27 @@ def validate(path: Path, timeout: int = 60) -> Validation:
         return result
     result.assignment, release_path = _find_release(path)
     if release_path is not None:
-        notes, _ = compare_with_release(nb, nbformat.read(release_path, as_version=4))
+        release = nbformat.read(release_path, as_version=4)
+        notes, _ = compare_with_release(nb, release)
         result.notes = [n.replace("restored from the assignment", "it will be restored at grading")
                         .replace("the original is graded", "your change will be thrown away at grading")
                         for n in notes]
+        nb = restore_grader_cells(nb, release)  # run what the grader will run
+    try:
+        CheckCellMetadata().preprocess(nb, {})
+    except Exception as exc:  # nbgrader's ValidationError and friends: report, do not crash
+        result.notes.append(f"nbgrader metadata problem: {_first_line(str(exc))} (re-download the "
+                            "assignment and copy your answers into it)")
+        if release_path is None:
+            result.error = "the notebook's nbgrader cells are broken and no release was found to repair them"
+            return result
     c = Config()
     c.Execute.timeout = timeout
     c.Execute.iopub_timeout = 10
     resources = {"metadata": {"path": str(path.parent.resolve())}}
     with tempfile.TemporaryDirectory(prefix="cgk") as runtime:
         c.SandboxedKernelManager.runtime_dir = runtime
-        for preprocessor in (CheckCellMetadata, ClearOutput, ResilientExecute, DropBenignStderr):
+        for preprocessor in (ClearOutput, ResilientExecute, DropBenignStderr):
             nb, resources = preprocessor(config=c).preprocess(nb, resources)
     for cell in nb.cells:
         if utils.is_grade(cell) and cell.cell_type == "code":

@@ -22,6 +22,7 @@ itself is broken.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import sys
@@ -34,7 +35,8 @@ import nbformat
 import course_utils  # noqa: F401  (quiet TensorFlow defaults for the grader process too)
 from course_utils.grading import gradebook
 from course_utils.grading.course import SetupError, nbgrader_config, run_converter
-from course_utils.grading.isolation import Limits
+from course_utils.grading.isolation import Limits, shown_name
+from course_utils.grading.preprocessors import grader_id
 
 #: Notebooks larger than this are not parsed (outputs are cleared before grading anyway).
 MAX_NOTEBOOK_BYTES = 50 * 1024 ** 2
@@ -52,6 +54,7 @@ class Job:
     sandbox: str = "none"
     limits: dict = field(default_factory=dict)
     feedback: bool = True
+    kernel_uid: int = -1        # the uid the kernels run as (-1: the grader's)
 
     @classmethod
     def load(cls, path: str | Path) -> "Job":
@@ -94,10 +97,8 @@ def read_notebook(path: Path) -> tuple[nbformat.NotebookNode | None, str | None]
 def _cells_by_id(nb: nbformat.NotebookNode) -> dict[str, list[nbformat.NotebookNode]]:
     found: dict[str, list] = {}
     for cell in nb.cells:
-        meta = cell.get("metadata")
-        nbgrader = meta.get("nbgrader") if isinstance(meta, dict) else None
-        grade_id = nbgrader.get("grade_id") if isinstance(nbgrader, dict) else None
-        if isinstance(grade_id, str):
+        grade_id = grader_id(cell)
+        if grade_id is not None:
             found.setdefault(grade_id, []).append(cell)
     return found
 
@@ -110,7 +111,12 @@ def compare_with_release(nb: nbformat.NotebookNode, release: nbformat.NotebookNo
     submitted = _cells_by_id(nb)
     known = _cells_by_id(release)
     for grade_id in sorted(set(submitted) - set(known)):
-        notes.append(f"cell {grade_id!r} is not part of the assignment (run as a plain cell, not graded)")
+        notes.append(f"cell {shown_name(grade_id)!r} is not part of the assignment (run as a plain cell, not graded)")
+    tagged = sorted({str(tag) for cell in nb.cells if isinstance(cell.get("metadata"), dict)
+                     for tag in (cell.metadata.get("tags") or []) if isinstance(cell.metadata.get("tags"), list)})
+    if tagged:
+        notes.append("cell tags are ignored (every cell runs and is graded as released): "
+                     + ", ".join(shown_name(t) for t in tagged))
     attempted = False
     for grade_id, (original,) in known.items():
         copies = submitted.get(grade_id, [])
@@ -122,11 +128,14 @@ def compare_with_release(nb: nbformat.NotebookNode, release: nbformat.NotebookNo
         cell = copies[-1]
         if cell.cell_type != original.cell_type:
             notes.append(f"cell {grade_id!r} was changed from {original.cell_type} to {cell.cell_type} (changed back)")
+        flags = ("grade", "solution", "locked", "task", "points")
+        if any(cell.metadata.nbgrader.get(f) != original.metadata.nbgrader.get(f) for f in flags):
+            notes.append(f"the nbgrader settings of cell {grade_id!r} were changed (restored from the assignment)")
         if is_solution(original):
             if any(c.source != original.source for c in copies):
                 attempted = True
         elif is_locked(original):
-            probe = nbformat.NotebookNode(cell.copy())
+            probe = nbformat.NotebookNode(copy.deepcopy(dict(cell)))
             probe.cell_type = original.cell_type
             probe.metadata = original.metadata
             if compute_checksum(probe) != original.metadata.nbgrader.get("checksum"):
@@ -137,21 +146,21 @@ def compare_with_release(nb: nbformat.NotebookNode, release: nbformat.NotebookNo
 def inspect_submission(folder: Path, expected: list[str], release_dir: Path) -> Inspection:
     """Check the files of one submission; rename or remove what nbgrader could not handle."""
     found = Inspection()
-    present = {p.stem: p for p in folder.glob("*.ipynb")}
+    present = {p.stem: p for p in folder.glob("*.ipynb") if p.is_file() and not p.is_symlink()}
     strangers = sorted(name for name in present if name not in expected)
     missing = [name for name in expected if name not in present]
     if len(missing) == 1 and len(strangers) == 1:
         stranger = strangers.pop()
         target = folder / f"{missing[0]}.ipynb"
         present[stranger].rename(target)
-        found.notes.append(f"notebook '{stranger}.ipynb' graded as '{missing[0]}.ipynb' (renamed?)")
+        found.notes.append(f"notebook '{shown_name(stranger)}.ipynb' graded as '{missing[0]}.ipynb' (renamed?)")
         present[missing.pop()] = target
         del present[stranger]
     for name in missing:
-        listing = ", ".join(sorted(p.name for p in folder.iterdir())) or "nothing"
+        listing = ", ".join(sorted(shown_name(p.name) for p in folder.iterdir())) or "nothing"
         found.errors.append(f"no notebook '{name}.ipynb' in the submission (found: {listing})")
     if strangers:
-        found.notes.append("ignored extra notebook(s): " + ", ".join(f"{s}.ipynb" for s in strangers))
+        found.notes.append("ignored extra notebook(s): " + ", ".join(f"{shown_name(s)}.ipynb" for s in strangers))
     for name in expected:
         if name not in present:
             continue
@@ -184,16 +193,23 @@ def autograde_config(job: Job):
         SaveAutoGrades,
     )
 
-    from course_utils.grading.preprocessors import DropBenignStderr, ForgetUnknownCells, ResilientExecute
+    from course_utils.grading.preprocessors import (
+        DropBenignStderr,
+        ForgetUnknownCells,
+        ResilientExecute,
+        RestoreGraderCells,
+    )
 
     limits = Limits(**job.limits)
     c = nbgrader_config(Path(job.course_root))
     # ForgetUnknownCells runs before DeduplicateIds (which fails on metadata that is not a
     # dict) and after it (which leaves empty metadata that OverwriteCells fails on).
+    # RestoreGraderCells then removes every tag and puts the grader's cells back as released.
     c.Autograde.sanitize_preprocessors = [
-        ClearOutput, ForgetUnknownCells, DeduplicateIds, ForgetUnknownCells, OverwriteKernelspec, OverwriteCells,
-        CheckCellMetadata,
+        ClearOutput, ForgetUnknownCells, RestoreGraderCells, DeduplicateIds, ForgetUnknownCells,
+        OverwriteKernelspec, OverwriteCells, CheckCellMetadata,
     ]
+    c.RestoreGraderCells.release_dir = str(Path(job.course_root) / "release" / job.assignment)
     c.Autograde.autograde_preprocessors = [
         ResilientExecute, DropBenignStderr, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
         SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
@@ -206,6 +222,10 @@ def autograde_config(job: Job):
     c.SandboxedKernelManager.sandbox = job.sandbox
     c.SandboxedKernelManager.runtime_dir = job.runtime_dir
     c.SandboxedKernelManager.assignment = job.assignment
+    c.SandboxedKernelManager.kernel_uid = job.kernel_uid
+    c.SandboxedKernelManager.memory_bytes = limits.memory_bytes
+    # Feedback goes back to students: no script, no event handler, no javascript: link.
+    c.HTMLExporter.sanitize_html = True
     c.LimitOutput.max_lines = 200
     return c
 
