@@ -11,19 +11,28 @@ source (:func:`course_utils.grading.samples.random_class`: every student makes
   is the headline, as for the other benchmarks (the least disturbed run);
 * graded by ``nbgrader autograde a1_arithmetic`` itself, in one process, on an
   nbgrader course directory holding the same submissions (no sandbox, no
-  feedback), timed once per round as well.
+  feedback), timed once per round as well;
+* with ``--baseline DIR`` (a checkout of an earlier version of the repository),
+  graded by that version's ``course grade --jobs 2`` too, in the same rounds, so
+  that a change of the grader is measured against its predecessor on the same
+  machine at the same time.
 
-The scores of both graders are compared student by student.
+Every ``course grade`` run is the command itself (a fresh process, a fresh output
+folder: the reference run that sets the submission budget is included). The
+scores of all graders are compared student by student.
 
     python benchmarks/bench_grading.py              # prints and writes results/grading.md
     python benchmarks/bench_grading.py --quick      # 6 submissions, one round, no file
+    python benchmarks/bench_grading.py --baseline ../old-checkout
 
-Target (issue 7): ``--jobs 2`` at least 1.6x faster than ``--jobs 1``.
+Targets: ``--jobs 2`` at least 1.6x faster than ``--jobs 1`` (issue 7); ``--jobs 2``
+per submission within 1.25x of the baseline's (issue 12).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -35,25 +44,31 @@ import time
 from pathlib import Path
 
 from course_utils.grading import samples
-from course_utils.grading.batch import grade_batch
 from course_utils.grading.course import COURSE_ID, build_course, get_assignment
-from course_utils.grading.isolation import Limits, detect_sandbox
+from course_utils.grading.isolation import detect_sandbox
 
 RESULTS = Path(__file__).parent / "results" / "grading.md"
 TARGET = 1.6
+BASELINE_TARGET = 1.25
 ASSIGNMENT = "a1_arithmetic"
 
 
-def time_course_grade(klass: Path, out: Path, jobs: int) -> tuple[float, dict[str, float]]:
+def time_course_grade(klass: Path, out: Path, jobs: int, checkout: Path | None = None) -> tuple[float, dict[str, float]]:
+    """``course grade`` of this repository (or of ``checkout``) as a command; (seconds, scores)."""
     shutil.rmtree(out, ignore_errors=True)
+    env = dict(os.environ)
+    if checkout is not None:
+        env["PYTHONPATH"] = str(checkout.resolve())
+    cmd = [sys.executable, "-m", "course_utils.cli", "grade", ASSIGNMENT, str(klass), "--out", str(out),
+           "--jobs", str(jobs), "--quiet"]
     start = time.perf_counter()
-    report = grade_batch(get_assignment(ASSIGNMENT), klass, out, jobs=jobs, limits=Limits(),
-                         progress=False, log=lambda m: None)
+    subprocess.run(cmd, env=env, check=True, capture_output=True)
     elapsed = time.perf_counter() - start
-    bad = [r for r in report.records if r["status"] == "error"]
+    records = [json.loads(p.read_text()) for p in sorted((out / "results").glob("*.json"))]
+    bad = [r for r in records if r["status"] == "error"]
     if bad:
         raise RuntimeError(f"course grade failed on {[r['student_id'] for r in bad]}: {bad[0]['message']}")
-    return elapsed, {r["student_id"]: r["score"] for r in report.records}
+    return elapsed, {r["student_id"]: r["score"] for r in records}
 
 
 def nbgrader_course(root: Path, klass: Path) -> Path:
@@ -87,6 +102,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=20, help="submissions in the class (default 20)")
     parser.add_argument("--repeats", type=int, default=3, help="rounds of (jobs 1, jobs 2, nbgrader)")
     parser.add_argument("--quick", action="store_true", help="6 submissions, one round, no results file")
+    parser.add_argument("--baseline", type=Path, metavar="DIR",
+                        help="a checkout of an earlier version, graded with --jobs 2 in the same rounds")
     args = parser.parse_args()
     size, repeats = (6, 1) if args.quick else (args.size, args.repeats)
 
@@ -98,11 +115,15 @@ def main() -> None:
         samples.write_class(assignment, tmp / "class", samples.random_class(assignment, size, seed=0))
         template = nbgrader_course(tmp / "nbgrader-template", tmp / "class")
         times: dict[str, list[float]] = {"jobs 1": [], "jobs 2": [], "nbgrader": []}
+        runs = [("jobs 1", lambda: time_course_grade(tmp / "class", tmp / "out1", 1)),
+                ("jobs 2", lambda: time_course_grade(tmp / "class", tmp / "out2", 2)),
+                ("nbgrader", lambda: time_plain_nbgrader(template, tmp / "nbgrader"))]
+        if args.baseline:
+            times["baseline"] = []
+            runs.append(("baseline", lambda: time_course_grade(tmp / "class", tmp / "out3", 2, args.baseline)))
         scores: dict[str, dict[str, float]] = {}
         for round_ in range(repeats):
-            for label, run in (("jobs 1", lambda: time_course_grade(tmp / "class", tmp / "out1", 1)),
-                               ("jobs 2", lambda: time_course_grade(tmp / "class", tmp / "out2", 2)),
-                               ("nbgrader", lambda: time_plain_nbgrader(template, tmp / "nbgrader"))):
+            for label, run in runs:
                 elapsed, scores[label] = run()
                 times[label].append(elapsed)
                 print(f"round {round_ + 1}: {label:9s} {elapsed:7.1f} s", flush=True)
@@ -112,7 +133,7 @@ def main() -> None:
     median = {label: statistics.median(values) for label, values in times.items()}
     speedup = best["jobs 1"] / best["jobs 2"]
     per_round = [one / two for one, two in zip(times["jobs 1"], times["jobs 2"])]
-    same = scores["jobs 1"] == scores["jobs 2"] == scores["nbgrader"]
+    same = all(found == scores["nbgrader"] for found in scores.values())
     lines = [
         "# Grading speed (benchmarks/bench_grading.py)",
         "",
@@ -125,7 +146,8 @@ def main() -> None:
         "|---|---|---|---|---|",
     ]
     names = {"jobs 1": "`course grade --jobs 1`", "jobs 2": "`course grade --jobs 2`",
-             "nbgrader": "`nbgrader autograde` (one process)"}
+             "nbgrader": "`nbgrader autograde` (one process)",
+             "baseline": f"baseline `course grade --jobs 2` ({args.baseline})"}
     for label, values in times.items():
         lines.append(f"| {names[label]} | {best[label]:.1f} | {best[label] / size:.2f} | {median[label]:.1f} | "
                      + ", ".join(f"{v:.1f}" for v in values) + " |")
@@ -137,13 +159,21 @@ def main() -> None:
         f"* `course grade` per submission: its own worker process, a kernel sandboxed with `{sandbox}`, "
         "the bad-submission checks and HTML feedback; plain `nbgrader autograde` runs every submission "
         "in one process, unsandboxed, without feedback.",
-        f"* Scores identical across the three graders: {'yes' if same else 'NO'}.",
+        f"* Scores identical across the graders: {'yes' if same else 'NO'}.",
         f"* Machine: {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, Python "
         f"{platform.python_version()}; load average {load_before[0]:.1f} before, {load_after[0]:.1f} after "
         "(other processes share these CPUs).",
         "",
         f"Command: `.venv/bin/python benchmarks/bench_grading.py --size {size} --repeats {repeats}`",
     ]
+    if args.baseline:
+        ratio = best["jobs 2"] / best["baseline"]
+        lines.insert(-2, f"* `--jobs 2` against the baseline's `--jobs 2`: **{ratio:.2f}x** the time on the best "
+                     f"runs (target at most {BASELINE_TARGET}x: {'met' if ratio <= BASELINE_TARGET else 'NOT met'}); "
+                     f"{median['jobs 2'] / median['baseline']:.2f}x on the medians; against plain nbgrader "
+                     f"{best['jobs 2'] / best['nbgrader']:.2f}x (baseline {best['baseline'] / best['nbgrader']:.2f}x).")
+        lines[-1] += f" --baseline {args.baseline}`"
+        lines[-1] = lines[-1].replace("` --baseline", " --baseline")
     text = "\n".join(lines) + "\n"
     print(text)
     if not args.quick:

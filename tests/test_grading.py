@@ -22,7 +22,9 @@ from course_utils.grading.isolation import Limits, detect_sandbox, kernel_enviro
 from course_utils.grading.preprocessors import strip_benign_stderr
 
 A1 = get_assignment("a1_arithmetic")
-FAST = ["--timeout", "10", "--quiet", "--no-feedback"]
+FAST = ["--timeout", "10", "--quiet", "--no-feedback", "--budget", "600"]
+#: Tests that are not about the submission budget give one no loaded machine reaches.
+SLOW_OK = Limits(cell_timeout=10, budget_seconds=600)
 
 
 # ----------------------------------------------------------------------------- release
@@ -102,7 +104,7 @@ def test_a_rerun_grades_only_new_and_changed_submissions(examples):
     _, rows, root, _ = examples
     shutil.copytree(root / "class" / "ada", root / "class" / "gus")
     nbformat.write(samples.answered(A1), root / "class" / "ben" / "a1_arithmetic.ipynb")
-    report = grade_batch(A1, root / "class", root / "out", jobs=2, limits=Limits(cell_timeout=10),
+    report = grade_batch(A1, root / "class", root / "out", jobs=2, limits=SLOW_OK,
                          progress=False, log=lambda m: None)
     assert report.graded == ["ben", "gus"]
     assert report.reused == ["ada", "chloe", "dev", "eve", "finn"]
@@ -121,7 +123,7 @@ def test_a_class_zip_is_graded_and_cannot_write_outside(tmp_path):
         link = zipfile.ZipInfo("export/dev/link")
         link.external_attr = 0o120777 << 16
         zf.writestr(link, "/etc/passwd")
-    report = grade_batch(A1, archive, tmp_path / "out", jobs=2, limits=Limits(cell_timeout=10), feedback=False,
+    report = grade_batch(A1, archive, tmp_path / "out", jobs=2, limits=SLOW_OK, feedback=False,
                          progress=False, log=lambda m: None)
     assert [(r["student_id"], r["status"]) for r in report.records] == [("ada", "ok"), ("dev", "not_attempted")]
     assert report.records[0]["score"] == report.records[0]["max_score"]
@@ -211,13 +213,24 @@ def test_student_folders_are_found_through_wrappers_and_checked(tmp_path):
     (root / "bad name!").mkdir()
     (root / "notes.txt").write_text("")
     (root / "ada" / "a1_arithmetic" / "link.ipynb").symlink_to("/etc/passwd")
-    assert submissions_root(tmp_path) == root
+    assert submissions_root(tmp_path, "a1_arithmetic") == root
     students, notes = collect_students(root, "a1_arithmetic")
     assert [s.student_id for s in students] == ["ada", "bad name!"]
-    assert students[0].folder.name == "a1_arithmetic" and [p.name for p in students[0].files] == ["a1_arithmetic.ipynb"]
+    assert students[0].folder.name == "a1_arithmetic" and students[0].files == ["a1_arithmetic.ipynb"]
     assert students[0].left_out == ["link.ipynb (a link)"]
     assert "not a usable student id" in students[1].problem
     assert notes == ["ignored notes.txt: not a student folder"]
+
+
+def test_a_single_student_in_nbgraders_layout_keeps_their_id(tmp_path):
+    """Re-grading one late submission: ``late/ada/a1_arithmetic/a1_arithmetic.ipynb``."""
+    samples.write(samples.answered(A1), tmp_path / "late" / "ada" / "a1_arithmetic", "a1_arithmetic.ipynb")
+    wrapped = tmp_path / "export"
+    samples.write(samples.answered(A1), wrapped / "course" / "ada", "a1_arithmetic.ipynb")
+    assert submissions_root(tmp_path / "late", "a1_arithmetic") == tmp_path / "late"
+    assert submissions_root(wrapped, "a1_arithmetic") == wrapped / "course"
+    students, _ = collect_students(tmp_path / "late", "a1_arithmetic")
+    assert [(s.student_id, s.folder.name) for s in students] == [("ada", "a1_arithmetic")]
 
 
 def test_zip_extraction_skips_escapes(tmp_path):
@@ -245,7 +258,7 @@ def test_a2_is_graded_against_the_reference_layers(tmp_path):
             "def conv_forward(x, w, b, stride=1, pad=0):\n"
             "    return conv2d_forward(x, w, b, stride=stride, padding=pad)")),
     })
-    report = grade_batch(a2, tmp_path / "class", tmp_path / "out", jobs=2, limits=Limits(cell_timeout=60),
+    report = grade_batch(a2, tmp_path / "class", tmp_path / "out", jobs=2, limits=Limits(cell_timeout=60, budget_seconds=900),
                          feedback=False, progress=False, log=lambda m: None)
     by_id = {r["student_id"]: r for r in report.records}
     assert by_id["right"]["score"] == by_id["right"]["max_score"] == 21

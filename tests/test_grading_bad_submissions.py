@@ -59,7 +59,7 @@ def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("bad")
     write_class(root / "class", CASES)
     out = root / "out"
-    report = grade_batch(bad.A1, root / "class", out, jobs=2, limits=Limits(cell_timeout=10),
+    report = grade_batch(bad.A1, root / "class", out, jobs=2, limits=Limits(cell_timeout=10, budget_seconds=600),
                          feedback=False, progress=False, log=lambda m: None)
     return {r["student_id"]: r for r in report.records}, out
 
@@ -209,7 +209,7 @@ def test_tensorflow_warnings_in_a_correct_answer_get_full_marks(tmp_path):
     """Keras warns on stderr inside the tested function; nbgrader alone would give zero.
     Own batch: importing TensorFlow takes longer than the main batch's cell timeout."""
     write_class(tmp_path / "class", {"tf_student": bad.tensorflow_noise})
-    report = grade_batch(bad.A1, tmp_path / "class", tmp_path / "out", jobs=1, limits=Limits(cell_timeout=180),
+    report = grade_batch(bad.A1, tmp_path / "class", tmp_path / "out", jobs=1, limits=Limits(cell_timeout=180, budget_seconds=900),
                          feedback=False, progress=False, log=lambda m: None)
     (record,) = report.records
     assert (record["score"], record["status"]) == (record["max_score"], "ok"), record["message"]
@@ -223,7 +223,7 @@ def test_weaker_sandboxes_grade_the_same(tmp_path, sandbox):
     if sandbox == "unshare" and detect_sandbox("unshare", install=False, log=lambda m: None) != "unshare":
         pytest.skip("unshare --net is not allowed here")
     write_class(tmp_path / "class", {"honest": CASES["honest"], "kernel_suicide": bad.kernel_suicide})
-    report = grade_batch(bad.A1, tmp_path / "class", tmp_path / "out", jobs=2, limits=Limits(cell_timeout=30),
+    report = grade_batch(bad.A1, tmp_path / "class", tmp_path / "out", jobs=2, limits=Limits(cell_timeout=30, budget_seconds=600),
                          sandbox=sandbox, feedback=False, progress=False, log=lambda m: None)
     scores = {r["student_id"]: (r["score"], r["sandbox"]) for r in report.records}
     full = report.records[0]["max_score"]

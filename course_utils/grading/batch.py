@@ -31,6 +31,7 @@ what was graded is kept and the temporary folders are removed.
 from __future__ import annotations
 
 import ast
+import contextlib
 import hashlib
 import importlib.metadata
 import json
@@ -63,9 +64,9 @@ from course_utils.grading.course import (
 from course_utils.grading.isolation import (
     PASSED_ENV,
     Limits,
+    UIDS,
     budget,
     detect_sandbox,
-    kernel_uid,
     kill_user,
     prlimit_prefix,
     read_regular_file,
@@ -170,10 +171,12 @@ def _student_folder(folder: Path, assignment: str) -> Path:
 
 
 def imported_modules(notebooks: list[Path]) -> set[str]:
-    """Top-level names of the modules the code cells of ``notebooks`` import."""
+    """Top-level names a submission's files must not take: the modules the code cells of
+    ``notebooks`` import, and every module of the standard library and of the installed
+    packages (which those import in turn)."""
     import nbformat
 
-    names = set(ALWAYS_IMPORTED)
+    names = set(ALWAYS_IMPORTED) | set(sys.stdlib_module_names) | set(importlib.metadata.packages_distributions())
     for path in notebooks:
         for cell in nbformat.read(path, as_version=4).cells:
             if cell.cell_type != "code":
@@ -423,12 +426,21 @@ def _template(work: Path, assignment: Assignment, log: Callable[[str], None]) ->
 
 
 class _Slots:
-    """Job slots 0..jobs-1: a slot's kernels run as a uid of their own (see isolation)."""
+    """One kernel uid per job slot, held for the whole batch (see :class:`isolation.KernelUids`):
+    the processes of a slot's uid belong to the submission it is grading, and to nobody else."""
 
     def __init__(self, jobs: int) -> None:
-        self.free: queue.Queue[int] = queue.Queue()
-        for slot in range(jobs):
-            self.free.put(slot)
+        self.free: queue.Queue[int | None] = queue.Queue()
+        self.uids = [UIDS.take() for _ in range(jobs)]
+        for uid in self.uids:
+            self.free.put(uid)
+
+    def __enter__(self) -> "_Slots":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for uid in self.uids:
+            UIDS.release(uid)
 
 
 REFERENCE_ID = "reference-solution"
@@ -458,8 +470,9 @@ def _reference_seconds(assignment: Assignment, template: Path, work: Path, out: 
     for name in assignment.notebooks:
         samples.write(samples.answered(assignment, notebook=name), folder, f"{name}.ipynb")
     reference = Student(REFERENCE_ID, folder, files=sorted(p.name for p in folder.iterdir()))
-    record = _grade_one(reference, assignment, template, work, None, max_score, limits, kind,
-                        limits.submission_timeout(n_cells), feedback, _Slots(1), running)
+    with _Slots(1) as slots:
+        record = _grade_one(reference, assignment, template, work, None, max_score, limits, kind,
+                            limits.submission_timeout(n_cells), feedback, slots, running)
     if record["status"] != "ok" or record["score"] != max_score:
         log(f"warning: the reference solution scores {record['score']:g} of {max_score:g} "
             f"({record['message']}); the submission budget falls back to {limits.submission_timeout(n_cells)} s")
@@ -483,6 +496,7 @@ def grade_batch(assignment: Assignment, submissions: Path, out: Path, *, jobs: i
     work = Path(tempfile.mkdtemp(prefix="course-grade-", dir=work_dir))
     running = _Running()
     restore = _stop_on_sigterm()
+    stack = contextlib.ExitStack()
     try:
         zip_notes: dict[str, list[str]] = {}
         if submissions.is_file():
@@ -520,7 +534,7 @@ def grade_batch(assignment: Assignment, submissions: Path, out: Path, *, jobs: i
             f"{len(reused)} unchanged since the last run; sandbox: {kind}; jobs: {jobs}; "
             f"budget: {deadline} s per submission")
 
-        slots = _Slots(max(1, jobs))
+        slots = stack.enter_context(_Slots(max(1, jobs)))
 
         def one(student: Student) -> dict:
             try:
@@ -559,6 +573,7 @@ def grade_batch(assignment: Assignment, submissions: Path, out: Path, *, jobs: i
         return BatchReport(ordered, sorted(s.student_id for s in todo), reused, notes, csv_path,
                            deadline, reference)
     finally:
+        stack.close()
         restore()
         shutil.rmtree(work, ignore_errors=True)
 
@@ -629,8 +644,7 @@ def _grade_one(student: Student, assignment: Assignment, template: Path, work: P
     """Grade one student; with ``out=None`` (the reference run) nothing is kept."""
     started = time.monotonic()
     root = work / "students" / student.student_id
-    slot = slots.free.get()
-    uid = kernel_uid(slot)
+    uid = slots.free.get()
     # short: Unix socket paths are limited to ~100 bytes; traversable by the kernel's uid
     runtime = tempfile.mkdtemp(prefix="cgk")
     os.chmod(runtime, 0o711)
@@ -649,12 +663,13 @@ def _grade_one(student: Student, assignment: Assignment, template: Path, work: P
             record["message"] = f"{note}; {record['message']}" if record.get("message") else note
         record["fingerprint"] = student.fingerprint
         record["seconds"] = round(time.monotonic() - started, 2)
+        record["kernel_uid"] = uid
         if out is not None:
             for kind in ("feedback", "autograded"):
                 record[kind] = _keep(root, record.get(kind, []), out, kind, student.student_id)
             (out / "results" / f"{student.student_id}.json").write_text(json.dumps(record, indent=1))
         return record
     finally:
-        slots.free.put(slot)
+        slots.free.put(uid)
         shutil.rmtree(runtime, ignore_errors=True)
         shutil.rmtree(root, ignore_errors=True)

@@ -100,8 +100,8 @@ def register(subparsers) -> None:
     p.add_argument("--memory", type=float, default=4.0, metavar="GB",
                    help="address-space limit of each grading process (default 4)")
     p.add_argument("--budget", type=int, default=0, metavar="S",
-                   help="seconds a whole submission may take (default: 5 times the reference solution's "
-                        "grading time, at least 30 s)")
+                   help="seconds a whole submission may take (default: 10 times the reference solution's "
+                        "grading time, at least 60 s)")
     p.add_argument("--sandbox", choices=("auto", "bwrap", "unshare", "none"), default=None,
                    help="isolation of student code (default: COURSE_SANDBOX or auto; 'none' only when "
                         "you accept that student code runs unconfined: see docs/grading.md)")

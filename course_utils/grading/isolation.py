@@ -7,7 +7,7 @@ The threat model and what each mode guarantees are in docs/grading.md
    started through ``prlimit`` with the submission's limits and a deadline.
 2. **The kernel** that runs the student's code is started by
    :class:`SandboxedKernelManager`, never as root: when the grader is root the
-   kernel runs as a uid of its own (:data:`KERNEL_UID_BASE` + the job's slot),
+   kernel runs as a uid of its own (one per job slot, :class:`KernelUids`),
    so a process-count limit holds per submission and the batch can kill every
    process the submission started (:func:`kill_user`). It gets a clean
    environment and works on a *copy* of the student's files in a private
@@ -34,6 +34,8 @@ bubblewrap with apt-get once (``COURSE_SANDBOX_INSTALL=0`` forbids that).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import os
 import shutil
@@ -42,13 +44,14 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import Integer, Unicode
+from traitlets import Bool, Integer, Unicode
 
 SANDBOX_KINDS = ("bwrap", "unshare", "none")
 
@@ -119,8 +122,8 @@ class Limits:
 
 
 #: Default budget of a submission: this many times the reference solution's time, at least the floor.
-BUDGET_FACTOR = 5
-BUDGET_FLOOR = 30
+BUDGET_FACTOR = 10
+BUDGET_FLOOR = 60
 
 
 def budget(limits: Limits, n_cells: int, reference_seconds: float | None) -> int:
@@ -145,9 +148,71 @@ def prlimit_prefix(limits: Limits, cpu_seconds: int, kernel_uid: int | None) -> 
 
 
 # ----------------------------------------------------------------------------- users
-def kernel_uid(slot: int) -> int | None:
-    """The uid of the kernels of job slot ``slot``, or None when the grader is not root."""
-    return KERNEL_UID_BASE + slot if os.geteuid() == 0 else None
+#: Lock files of the kernel uids in use (root-only folder): concurrent batches never share a uid.
+UID_LOCKS = Path(os.environ.get("COURSE_KERNEL_UID_LOCKS", "/tmp/course-kernel-uids"))
+UID_RANGE = 4096
+
+
+class KernelUids:
+    """The kernel uids this process holds. :meth:`take` locks a free uid of
+    ``KERNEL_UID_BASE .. + UID_RANGE`` (``flock`` on a file in :data:`UID_LOCKS`, released
+    with the file or the process), kills whatever a crashed batch left running as it, and
+    returns it; None when the grader is not root (kernels then run as the grader)."""
+
+    def __init__(self) -> None:
+        self._held: dict[int, int] = {}
+        self._lock = threading.Lock()
+
+    def take(self) -> int | None:
+        if os.geteuid() != 0:
+            return None
+        folder = _lock_folder()
+        with self._lock:
+            for uid in range(KERNEL_UID_BASE, KERNEL_UID_BASE + UID_RANGE):
+                if uid in self._held:
+                    continue
+                fd = os.open(folder / f"{uid}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    os.close(fd)
+                    continue
+                self._held[uid] = fd
+                break
+            else:
+                raise SandboxUnavailable(f"all {UID_RANGE} kernel uids from {KERNEL_UID_BASE} are in use")
+        kill_user(uid)
+        return uid
+
+    def release(self, uid: int | None) -> None:
+        if uid is None:
+            return
+        kill_user(uid)
+        with self._lock:
+            fd = self._held.pop(uid, None)
+        if fd is not None:
+            os.close(fd)
+
+    @contextlib.contextmanager
+    def one(self):
+        uid = self.take()
+        try:
+            yield uid
+        finally:
+            self.release(uid)
+
+
+def _lock_folder() -> Path:
+    UID_LOCKS.mkdir(mode=0o700, exist_ok=True)
+    info = UID_LOCKS.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0 or info.st_mode & 0o022:
+        raise SandboxUnavailable(f"{UID_LOCKS} is not a folder that only root may write: remove it, "
+                                 "or set COURSE_KERNEL_UID_LOCKS to another path")
+    return UID_LOCKS
+
+
+#: The uids of this process's batches and probes.
+UIDS = KernelUids()
 
 
 def _setpriv(uid: int | None) -> list[str]:
@@ -311,10 +376,9 @@ def _install_bubblewrap(log: Callable[[str], None]) -> bool:
 def _bwrap_works() -> bool:
     if shutil.which("bwrap") is None:
         return False
-    with tempfile.TemporaryDirectory() as empty:
+    with tempfile.TemporaryDirectory() as empty, UIDS.one() as uid:
         os.chmod(empty, 0o755)
-        probe = bwrap_prefix(empty, empty, "probe", Limits(), uid=kernel_uid(0))
-        return _runs(probe + ["true"])
+        return _runs(bwrap_prefix(empty, empty, "probe", Limits(), uid=uid) + ["true"])
 
 
 def _unshare_cmd() -> list[str]:
@@ -322,9 +386,27 @@ def _unshare_cmd() -> list[str]:
 
 
 @functools.lru_cache(maxsize=None)
+def _python_for_others() -> bool:
+    """Whether the kernel's Python and packages are usable by the kernel's own uid outside a
+    sandbox (not when they live below a folder only root may enter, such as ``/root``)."""
+    with UIDS.one() as uid:
+        return _runs(_setpriv(uid) + _PYTHON_PROBE)
+
+
+_PYTHON_PROBE = [sys.executable, "-c", "import course_utils, ipykernel"]
+
+
+@functools.lru_cache(maxsize=None)
 def _unshare_works() -> bool:
-    return (os.geteuid() == 0 and shutil.which("unshare") is not None and shutil.which("setpriv") is not None
-            and _runs(_unshare_cmd() + _setpriv(kernel_uid(0)) + ["true"]))
+    if os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("setpriv") is None:
+        return False
+    with UIDS.one() as uid:
+        return _python_for_others() and _runs(_unshare_cmd() + _setpriv(uid) + _PYTHON_PROBE)
+
+
+OTHERS_PYTHON = (f"the kernel's Python ({sys.executable}, really {os.path.realpath(sys.executable)}) cannot be "
+                 "run by an unprivileged user here: install the course where other users can read it, use "
+                 "bubblewrap, or grade as an ordinary user")
 
 
 NONE_WARNING = ("warning: --sandbox none: student code runs without a sandbox{who}: it can read every "
@@ -346,6 +428,9 @@ def detect_sandbox(preferred: str | None = None, install: bool = True,
     if wanted not in SANDBOX_KINDS + ("auto",):
         raise ValueError(f"sandbox {wanted!r} is not one of auto, {', '.join(SANDBOX_KINDS)}")
     if wanted == "none":
+        if os.geteuid() == 0 and not _python_for_others():
+            raise SandboxUnavailable("--sandbox none as root runs student code as an unprivileged uid, but "
+                                     + OTHERS_PYTHON)
         who = " (as an unprivileged uid of its own)" if os.geteuid() == 0 else " with your user's rights"
         say(NONE_WARNING.format(who=who))
         return "none"
@@ -364,7 +449,8 @@ def detect_sandbox(preferred: str | None = None, install: bool = True,
                 "user may read: see docs/grading.md)")
         return "unshare"
     why = ("the 'unshare' fallback needs root (to run student code as a uid of its own)"
-           if os.geteuid() != 0 else "unshare --net --pid and setpriv do not work here")
+           if os.geteuid() != 0 else "unshare --net --pid and setpriv do not work here"
+           if _python_for_others() else OTHERS_PYTHON)
     raise SandboxUnavailable(
         f"no sandbox works on this machine: bubblewrap is missing or not allowed, and {why}. Install the "
         "package 'bubblewrap', or pass --sandbox none to grade without isolation (student code then runs "
@@ -479,6 +565,8 @@ class SandboxedKernelManager(AsyncKernelManager):
     kernel_uid = Integer(-1, help="uid the kernel runs as (-1: the grader's own)").tag(config=True)
     memory_bytes = Integer(Limits().memory_bytes, help="the submission's memory (Limits)").tag(config=True)
     max_copy_bytes = Integer(600 * 1024 ** 2, help="most bytes of the notebook folder copied").tag(config=True)
+    copy_folder = Bool(True, help="run the kernel on a copy of the notebook's folder (False: "
+                                  "in it, for a student's own `course validate`)").tag(config=True)
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -501,10 +589,11 @@ class SandboxedKernelManager(AsyncKernelManager):
     async def _async_pre_start_kernel(self, **kw):
         notebook_dir = Path(kw.get("cwd") or os.getcwd())
         base = Path(self._kernel_dir or tempfile.mkdtemp(prefix="cgk"))
-        self._copy = base / "work"
-        self._copy_bytes = 0
-        copy_regular_files(notebook_dir, self._copy, self.max_copy_bytes)
-        self._copy_bytes = sum(p.stat().st_size for p in self._copy.rglob("*") if p.is_file())
+        self._copy, self._copy_bytes = notebook_dir, 0
+        if self.copy_folder or self.sandbox == "bwrap":
+            self._copy = base / "work"
+            copy_regular_files(notebook_dir, self._copy, self.max_copy_bytes)
+            self._copy_bytes = sum(p.stat().st_size for p in self._copy.rglob("*") if p.is_file())
         home = base / "home"
         home.mkdir(exist_ok=True)
         if self._uid is not None:
@@ -533,6 +622,6 @@ class SandboxedKernelManager(AsyncKernelManager):
             return bwrap_prefix(str(self._copy), runtime, self.assignment, self._limits, self._copy_bytes,
                                 self._uid) + cmd
         if self.sandbox == "unshare":
-            # the kernel is PID 1 of its namespace: no parent to watch
-            return _unshare_cmd() + _setpriv(self._uid) + ["env", "JPY_PARENT_PID=1"] + cmd
+            # the kernel is PID 1 of its namespace (ipykernel then watches no parent)
+            return _unshare_cmd() + _setpriv(self._uid) + cmd
         return _setpriv(self._uid) + cmd

@@ -105,6 +105,7 @@ def validate(path: Path, timeout: int | None = None) -> Validation:
     resources = {"metadata": {"path": str(path.parent.resolve())}}
     with tempfile.TemporaryDirectory(prefix="cgk") as runtime:
         c.SandboxedKernelManager.runtime_dir = runtime
+        c.SandboxedKernelManager.copy_folder = False  # the student's own machine and folder
         for preprocessor in (ClearOutput, ResilientExecute, DropBenignStderr):
             nb, resources = preprocessor(config=c).preprocess(nb, resources)
     for cell in nb.cells:

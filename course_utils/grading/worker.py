@@ -180,6 +180,7 @@ def inspect_submission(folder: Path, expected: list[str], release_dir: Path) -> 
 # ----------------------------------------------------------------------------- grading
 def autograde_config(job: Job):
     """nbgrader configuration of ``autograde``: the course's preprocessors, limits and sandbox."""
+    import nbgrader
     from nbconvert.preprocessors import ClearMetadataPreprocessor
     from nbgrader.preprocessors import (
         AssignLatePenalties,
@@ -224,8 +225,13 @@ def autograde_config(job: Job):
     c.SandboxedKernelManager.assignment = job.assignment
     c.SandboxedKernelManager.kernel_uid = job.kernel_uid
     c.SandboxedKernelManager.memory_bytes = limits.memory_bytes
-    # Feedback goes back to students: no script, no event handler, no javascript: link.
+    # Feedback goes back to students: no script, no event handler, no javascript: link
+    # (nbconvert's sanitiser, bleach, on outputs and, through our template, on markdown).
     c.HTMLExporter.sanitize_html = True
+    # nbgrader's "feedback" template, rendered through ours (templates/feedback/), which extends it
+    c.HTMLExporter.template_file = "course_feedback.html.j2"
+    c.HTMLExporter.extra_template_basedirs = [str(Path(nbgrader.__file__).parent / "server_extensions" / "formgrader"
+                                                  / "templates"), str(Path(__file__).parent / "templates")]
     c.LimitOutput.max_lines = 200
     return c
 
