@@ -193,7 +193,7 @@ def command_page() -> str:
     from course_utils import cli
 
     columns = os.environ.get("COLUMNS")
-    os.environ["COLUMNS"] = "100"  # argparse wraps at the terminal's width: make the page stable
+    os.environ["COLUMNS"] = "88"  # argparse wraps at the terminal's width: make the page stable
     try:
         helps = [(path, sub.format_help()) for path, sub in _subcommands(cli.build_parser())]
     finally:
@@ -210,11 +210,27 @@ def command_page() -> str:
     return "\n".join(lines)
 
 
+_MD_LINK = re.compile(r"\]\((?!https?:|mailto:|#)([^)\s]+)\)")
+
+
+def _link_repository_files(text: str, repo_path: str, pages: set[str]) -> str:
+    """Markdown links to repository files that are not pages of the site go to the repository."""
+    def repoint(match: re.Match) -> str:
+        target, _, anchor = match.group(1).partition("#")
+        path = os.path.normpath(os.path.join(os.path.dirname(repo_path), target)).replace(os.sep, "/")
+        if path in pages:
+            return match.group(0)
+        return f"]({authoring.repository_url()}/blob/main/{path}{'#' + anchor if anchor else ''})"
+
+    return _MD_LINK.sub(repoint, text)
+
+
 def stage(src: Path) -> list[Path]:
     """Write the site's sources into ``src``; remove what no longer belongs. Returns the files."""
     files: dict[Path, bytes] = {}
+    pages = {*EXTRA_PAGES, *(nb.relative_to(REPO_ROOT).as_posix() for nb in [*lectures(), *assignment_releases()])}
     for repo_path, page in EXTRA_PAGES.items():
-        text = (REPO_ROOT / repo_path).read_text()
+        text = _link_repository_files((REPO_ROOT / repo_path).read_text(), repo_path, pages)
         files[src / page] = (_landing_page(text) if page == "index.md" else text).encode()
     for nb in [*lectures(), *assignment_releases()]:
         files[src / nb.relative_to(REPO_ROOT)] = nb.read_bytes()
