@@ -83,7 +83,7 @@ def vendor_root(work: Path = WORK_DIR) -> Path:
     return work / "static"
 
 
-def _npm_tarball(name: str, version: str, integrity: str, cache: Path) -> Path:
+def _npm_tarball(name: str, version: str, integrity: str, cache: Path, log=print) -> Path:
     """The package's tarball from the npm registry (`npm pack`), kept in ``cache``."""
     cache.mkdir(parents=True, exist_ok=True)
     tarball = cache / f"{name.lstrip('@').replace('/', '-')}-{version}.tgz"
@@ -92,7 +92,7 @@ def _npm_tarball(name: str, version: str, integrity: str, cache: Path) -> Path:
         if npm is None:
             from course_utils import system
 
-            system.apt_install("npm", log=print)
+            system.apt_install("npm", log=log)
             npm = shutil.which("npm")
         if npm is None:
             raise SiteError("npm is missing and could not be installed (needs root and apt): the site "
@@ -115,12 +115,17 @@ def _extract(tarball: Path, keep, dest: Path) -> None:
             path = member.name.split("/", 1)[-1]
             if member.isfile() and keep(path):
                 member.name = path
-                tar.extract(member, dest, filter="data")
+                if hasattr(tarfile, "data_filter"):  # Python >= 3.10.12 / 3.11.4: no links, no escapes
+                    tar.extract(member, dest, filter="data")
+                else:
+                    tar.extract(member, dest)
 
 
 def _mathjax_file(path: str) -> bool:
     # The CommonHTML TeX component and what it loads on demand (TeX extensions, fonts,
     # menu, accessibility); not the other combined components nor the SVG output.
+    if path == "LICENSE":
+        return True
     if not path.startswith("es5/"):
         return False
     path = path[4:]
@@ -139,21 +144,22 @@ def vendor(work: Path = WORK_DIR, log=print) -> Path:
     """Put MathJax and the widget manager under ``vendor_root(work)/vendor``; return that folder."""
     target = vendor_root(work) / VENDOR_DIR
     stamp = target / "packages.json"
-    pinned = json.dumps(NPM_PACKAGES, sort_keys=True)
+    pinned = json.dumps({"layout": 2, "packages": NPM_PACKAGES}, sort_keys=True)  # layout: of target/
     if stamp.exists() and stamp.read_text() == pinned:
         return target
     shutil.rmtree(target, ignore_errors=True)
     for name, (version, integrity) in NPM_PACKAGES.items():
         log(f"vendoring {name}@{version} from the npm registry")
-        tarball = _npm_tarball(name, version, integrity, work / "npm")
-        if name == "mathjax":
-            _extract(tarball, _mathjax_file, target / "mathjax-package")
-            (target / "mathjax-package" / "es5").rename(target / "mathjax")
-            shutil.rmtree(target / "mathjax-package")
-        else:
-            _extract(tarball, _widget_manager_file, target / "html-manager-package")
-            (target / "html-manager-package" / "dist").rename(target / "html-manager")
-            shutil.rmtree(target / "html-manager-package")
+        tarball = _npm_tarball(name, version, integrity, work / "npm", log=log)
+        # mathjax/ is the package's es5/ (plus its LICENSE), html-manager/ its dist/.
+        folder, keep, inner = (("mathjax", _mathjax_file, "es5") if name == "mathjax"
+                               else ("html-manager", _widget_manager_file, "dist"))
+        package = target / f"{folder}-package"
+        _extract(tarball, keep, package)
+        (package / inner).rename(target / folder)
+        for extra in package.iterdir():  # the licence
+            extra.rename(target / folder / extra.name)
+        shutil.rmtree(package)
     stamp.write_text(pinned)
     return target
 
