@@ -27,6 +27,7 @@ from pathlib import Path
 from urllib.parse import unquote, urldefrag, urlsplit
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from course_utils import authoring, book
 from course_utils.grading.course import SOLUTIONS_DIR, list_assignments
@@ -47,6 +48,8 @@ PAGE_READY = """() => {
   return drawn && (!document.querySelector('.math') || (mathjax && mathjax.document &&
                    document.querySelectorAll('mjx-container').length > 0));
 }"""
+#: A page is drawn in about a second; more than this means its scripts failed.
+READY_TIMEOUT_MS = 20_000
 PAGE_FACTS = """() => ({
   links: [...document.querySelectorAll('a[href]')].map(a => a.href),
   ids: [...document.querySelectorAll('[id]')].map(e => e.id),
@@ -123,9 +126,13 @@ def _visit(context, server, path: str) -> tuple[Page, object]:
             if r.status >= 400 else None)
     response = page.goto(f"{server}/{path}", wait_until="load")
     record.status = response.status if response else None
-    page.wait_for_function(PAGE_READY, polling=200)
-    page.evaluate("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
-    page.wait_for_load_state("networkidle")
+    try:
+        page.wait_for_function(PAGE_READY, polling=200, timeout=READY_TIMEOUT_MS)
+        page.evaluate("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
+        page.wait_for_load_state("networkidle")
+    except PlaywrightTimeout:  # the tests below say what is missing
+        record.console_errors.append(f"not ready after {READY_TIMEOUT_MS} ms: explorers not drawn or math "
+                                     "not typeset")
     record.facts = page.evaluate(PAGE_FACTS)
     return record, page
 
