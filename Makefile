@@ -5,16 +5,17 @@ PYTHON  ?= python3
 VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.course-installed
-EXTRAS  ?= cpu,dev
+EXTRAS  ?= cpu,dev,book
 PYTEST_ARGS ?=
 # Test processes (pytest-xdist); each notebook stays on one process (--dist loadscope).
 TEST_JOBS ?= 2
 
-.PHONY: help setup lab test grade notebooks release clean
+.PHONY: help setup lab test book grade notebooks release clean
 
 help:
 	@echo "make lab       open the course in JupyterLab (sets everything up first)"
 	@echo "make test      run the whole test suite in quick mode (sets everything up first)"
+	@echo "make book      build the course website into _site/ (from the saved notebooks)"
 	@echo "make notebooks re-execute the notebooks and save their outputs (authors)"
 	@echo "make grade     grade the example submissions of every assignment (instructors)"
 	@echo "make release   regenerate assignments/ from solutions/ (instructors)"
@@ -38,7 +39,13 @@ lab: setup
 
 test: $(STAMP)
 	@$(BIN)/course setup --browser
+	$(BIN)/course book
 	COURSE_QUICK=1 COURSE_OFFLINE=1 $(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadscope $(PYTEST_ARGS)
+
+# The course website, from the saved notebooks (nothing is executed): any static host
+# can serve _site/ (README, "For maintainers"). tests/test_site.py checks it in Chromium.
+book: $(STAMP)
+	$(BIN)/course book
 
 # For authors: execute every notebook with the full budget and save its outputs.
 notebooks: setup
@@ -57,4 +64,4 @@ release: $(STAMP)
 	$(BIN)/course release
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info
+	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info _site build/site

@@ -149,7 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: Modules that add sub-commands: each has ``register(subparsers)``. Their heavy
 #: imports (TensorFlow, nbgrader) happen inside the command functions.
-COMMAND_MODULES: list[str] = ["course_utils.authoring", "course_utils.cli_analysis", "course_utils.grading.cli"]
+COMMAND_MODULES: list[str] = ["course_utils.authoring", "course_utils.cli_analysis", "course_utils.grading.cli",
+                             "course_utils.book"]
 
 
 def main(argv: list[str] | None = None) -> int:

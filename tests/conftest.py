@@ -97,3 +97,24 @@ def start_lab(tmp_path, *extra_args: str, root=None, env_overrides: dict | None 
 @pytest.fixture
 def lab_server(tmp_path):
     yield from start_lab(tmp_path)
+
+
+#: Chromium's options for this machine's closed network: no background connections.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Playwright driving Debian's Chromium (/usr/bin/chromium, installed by `course setup --browser`)."""
+    from course_utils import system
+
+    chromium = system.ensure_chromium(log=print)
+    if chromium is None:
+        pytest.fail("Debian's Chromium is missing: run `make test` as root, or `apt-get install chromium`")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield b
+        b.close()

@@ -3,7 +3,7 @@
 JupyterLab is started exactly as `make lab` starts it (`course lab`), on a copy
 of the notebooks (running them in the browser autosaves outputs, which must not
 touch the repository). Playwright drives Debian's Chromium (/usr/bin/chromium;
-`make test` installs it as root). For each notebook the test runs all cells,
+`make test` installs it as root; the `browser` fixture is in conftest.py). For each notebook the test runs all cells,
 waits for the kernel, checks that no cell shows an error or stderr, that the
 figures rendered, and that moving a slider of the notebook's explorer widget
 changes the explorer's summary. Screenshots go to ``screenshots/`` (or
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from course_utils import authoring, system
+from course_utils import authoring
 from tests.conftest import start_lab
 
 SCREENSHOTS = Path(os.environ.get("COURSE_SCREENSHOTS", authoring.REPO_ROOT / "screenshots"))
@@ -29,8 +29,6 @@ SCREENSHOTS = Path(os.environ.get("COURSE_SCREENSHOTS", authoring.REPO_ROOT / "s
 #: carries the CSS class `course-explorer`, its summary `course-summary`
 #: (course_utils/widgets/_explorer.py).
 NOTEBOOKS = {"01_convolution_basics": None, "02_receptive_field": "+ conv3"}
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 KERNEL_IDLE = """() => {
   const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
@@ -42,19 +40,6 @@ ALL_CELLS_DONE = """() => {
   const prompts = panel ? [...panel.querySelectorAll('.jp-CodeCell .jp-InputPrompt')] : [];
   return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent));
 }"""
-
-
-@pytest.fixture(scope="module")
-def browser():
-    chromium = system.ensure_chromium(log=print)
-    if chromium is None:
-        pytest.fail("Debian's Chromium is missing: run `make test` as root, or `apt-get install chromium`")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
