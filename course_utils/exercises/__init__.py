@@ -8,7 +8,9 @@ exercises as :class:`Exercise` objects. In a notebook::
     nb01.output_size.check(answer)    # prints at once whether it is right, with a hint if not
 
 A check is a function that raises ``AssertionError`` with a helpful message
-(a hint, never the answer) when the answer is wrong; the same check functions
+(a hint, never the answer) when the answer is wrong, always explicitly
+(:func:`require`, never a bare ``assert``, so that the checks still decide
+under ``python -O``); the same check functions
 are what the autograder calls for the graded assignments (course_utils.checks).
 Solutions are revealed in the notebook's markdown (a ``<details>`` block), so a
 student decides when to look.
@@ -64,10 +66,20 @@ class Exercise:
         return result
 
 
+def require(condition: Any, message: str) -> None:
+    """Raise ``AssertionError(message)`` unless ``condition`` holds.
+
+    An ``assert`` statement would do the same, except under ``python -O`` (or
+    ``PYTHONOPTIMIZE``), where it is removed and every wrong answer would pass.
+    """
+    if not condition:
+        raise AssertionError(message)
+
+
 def as_int(answer: Any, what: str) -> int:
     """``answer`` as an int, or AssertionError saying that ``what`` is a whole number."""
-    assert isinstance(answer, (int, np.integer)) and not isinstance(answer, bool), (
-        f"{what} is a whole number: give an int, not {type(answer).__name__}.")
+    require(isinstance(answer, (int, np.integer)) and not isinstance(answer, bool), (
+        f"{what} is a whole number: give an int, not {type(answer).__name__}."))
     return int(answer)
 
 

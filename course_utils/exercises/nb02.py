@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from course_utils import receptive_field as rfm
 from course_utils import spec as specs
-from course_utils.exercises import Exercise, as_int, expect_equal
+from course_utils.exercises import Exercise, as_int, expect_equal, require
 
 __all__ = [
     "STACK",
@@ -89,7 +89,7 @@ _RF_CASES = ([(3, 1)], [(3, 1), (3, 1)], [(3, 1), (3, 2), (3, 1)], [(5, 2), (3, 
 
 
 def _check_receptive_field_function(answer) -> None:
-    assert callable(answer), "answer should be a function receptive_field(layers) taking (kernel, stride) pairs."
+    require(callable(answer), "answer should be a function receptive_field(layers) taking (kernel, stride) pairs.")
     for layers in _RF_CASES:
         tokens = [f"conv{k}s{s}" for k, s in layers]
         expected = _last(tokens, "rf")
@@ -113,16 +113,16 @@ receptive_field_function = Exercise(
 # ----------------------------------------------------------------------------- 5
 def _check_cover_the_image(answer) -> None:
     image = 28
-    assert isinstance(answer, (list, tuple)) and answer, "give a list of layer tokens such as ['conv3', 'conv3d2']."
+    require(isinstance(answer, (list, tuple)) and answer, "give a list of layer tokens such as ['conv3', 'conv3d2'].")
     net = specs.from_list(list(answer))
     layers = [s for s in net if s.kind != "input"]
-    assert len(layers) <= 4, f"use at most 4 layers, not {len(layers)}."
+    require(len(layers) <= 4, f"use at most 4 layers, not {len(layers)}.")
     for s in layers:
-        assert s.kind == "conv" and s.kernel == (3, 3), (
-            f"{s.name!r} is not a 3x3 convolution: only 3x3 convolutions are allowed.")
-        assert s.stride == (1, 1), (
+        require(s.kind == "conv" and s.kernel == (3, 3), (
+            f"{s.name!r} is not a 3x3 convolution: only 3x3 convolutions are allowed."))
+        require(s.stride == (1, 1), (
             f"{s.name!r} has a stride: that would shrink the map and lose the per-pixel resolution "
-            "a dense prediction needs.")
+            "a dense prediction needs."))
     rf = _last(list(answer), "rf")
     if rf < image:
         plain = _last(["conv3"] * 4, "rf")
