@@ -37,6 +37,7 @@ import course_utils  # noqa: F401  (quiet TensorFlow before Keras loads it)
 import keras
 from keras import layers
 
+from course_utils import spec as specs
 from course_utils.segmentation import bilinear_kernel
 
 __all__ = [
@@ -276,7 +277,7 @@ def convolutionalize(classifier: keras.Model, input_shape: tuple[int | None, int
     channels = classifier.input_shape[-1]
     inputs = keras.Input(input_shape or (None, None, channels), name="input")
     x, feature_shape = inputs, None
-    for layer in classifier.layers:
+    for layer in specs.top_layers(classifier):
         if isinstance(layer, layers.Flatten):
             feature_shape = layer.input.shape[1:]
             continue

@@ -100,7 +100,12 @@ def test_bn_and_dropout_rules(keras, L):
 
 def test_rf_table_names_each_wrong_row_with_the_right_value():
     build = a3_models.build_reference
-    right = a3.expected_rf_rows(build((32, 32, 3)), required_only=True)
+    model = build((32, 32, 3))
+    right = a3.expected_rf_rows(model, required_only=True)
+    # the required rows are the convolutions and poolings, by Keras class
+    windows = {layer.name for layer in model.layers
+               if type(layer).__name__ in ("SeparableConv2D", "DepthwiseConv2D", "MaxPooling2D", "AveragePooling2D")}
+    assert windows and set(right) == windows
     a3.check_rf_table(right, build, (32, 32, 3))
     wrong = dict(right, sep2a=(16, 8))
     del wrong["pool2"]
@@ -113,6 +118,20 @@ def test_rf_table_names_each_wrong_row_with_the_right_value():
     # optional rows (BN, ReLU) are checked when given
     with pytest.raises(CheckFailed, match="sep1a_bn"):
         a3.check_rf_table(dict(right, sep1a_bn=(32, 1)), build, (32, 32, 3))
+
+
+def test_rf_table_of_a_model_with_an_unknown_layer_fails_as_a_check(keras, L):
+    class Mystery(L.Layer):
+        def call(self, x):
+            return x
+
+    def build(shape):
+        x = inputs = keras.Input(shape)
+        x = Mystery(name="mystery")(L.SeparableConv2D(4, 3)(x))
+        return keras.Model(inputs, L.Dense(10)(L.GlobalAveragePooling2D()(x)))
+
+    with pytest.raises(CheckFailed, match="'mystery'.*cannot be worked out|cannot be worked out.*'mystery'"):
+        a3.check_rf_table({}, build, (16, 16, 3))
 
 
 def _tiny(keras, L):

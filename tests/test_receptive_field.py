@@ -365,3 +365,26 @@ def test_errors_name_what_is_wrong(keras):
         rf.empirical_receptive_field(flat)
     with pytest.raises(UnsupportedLayerError, match="'swap'"):
         rf.receptive_field_table(keras.Sequential([keras.Input((8, 8, 1)), L.Permute((2, 1, 3), name="swap")]))
+
+
+def test_positive_linear_copy_is_linear_positive_and_leaves_the_model_alone(keras):
+    from course_utils.rf_probe import positive_linear_copy
+
+    L = keras.layers
+    x = keras.Input((10, 10, 2))
+    y = L.Conv2D(4, 3, activation="relu", name="c")(x)
+    y = L.MaxPooling2D(2)(L.BatchNormalization()(y))
+    y = L.Reshape((1, 1, 64))(L.Flatten()(y))  # fixes the channel count: a thin copy cannot be built
+    model = keras.Model(x, L.Conv2D(2, 1, name="head")(y))
+    before = [w.copy() for w in model.get_weights()]
+    copy = positive_linear_copy(model)
+    for old, new in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(old, new)
+    assert copy.get_layer("c").filters == 4  # copied at full width
+    assert all((w >= 0).all() for w in copy.get_weights())
+    ones = np.ones((1, 10, 10, 2), "float32")
+    out = np.asarray(copy(ones))
+    assert (out > 0).all()
+    np.testing.assert_allclose(np.asarray(copy(-ones)), -out, rtol=1e-5)  # linear: no ReLU, no max
+    thin = positive_linear_copy(keras.Sequential([keras.Input((8, 8, 3)), L.Conv2D(16, 3, name="c")]))
+    assert thin.get_layer("c").filters == 1
