@@ -924,7 +924,8 @@ def truncated(model: Any, layer: str) -> Any:
         target = model.get_layer(layer)
     except ValueError:
         raise ValueError(f"{model.name!r} has no layer named {layer!r}") from None
-    return keras.Model(model.inputs, target.output, name=f"{model.name}_to_{layer}")
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs  # called on a tensor, not a list
+    return keras.Model(inputs, target.output, name=f"{model.name}_to_{layer}")
 
 
 def last_spatial_layer(model: Any) -> str:
