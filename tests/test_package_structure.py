@@ -144,3 +144,15 @@ def test_only_spec_reads_the_layers_of_keras_models(keras, layer_list_readers):
     callback.set_model(model)
     callback.on_train_begin()
     assert layer_list_readers == {"course_utils.spec"}, layer_list_readers
+
+
+# ----------------------------------------------------------------------------- modules with one job
+def test_every_check_is_importable_from_course_utils_checks():
+    """Notebooks, assignments and the grader import ``from course_utils.checks import X``."""
+    from course_utils import checks
+    from course_utils.checks import a1, a2, core, static
+
+    for module in (core, a1, a2, static):
+        for name in module.__all__:
+            assert getattr(checks, name) is getattr(module, name), (module.__name__, name)
+    assert set(checks.__all__) <= set(core.__all__ + a1.__all__ + a2.__all__ + static.__all__)
