@@ -156,3 +156,43 @@ def test_every_check_is_importable_from_course_utils_checks():
         for name in module.__all__:
             assert getattr(checks, name) is getattr(module, name), (module.__name__, name)
     assert set(checks.__all__) <= set(core.__all__ + a1.__all__ + a2.__all__ + static.__all__)
+
+
+def _import_graph():
+    """``{module: modules of course_utils it imports}``, function-level imports included."""
+    modules = {}
+    for name, tree in _modules():
+        dotted = name[:-3].replace("/", ".").removesuffix(".__init__")
+        modules[dotted] = tree
+    graph = {}
+    for dotted, tree in modules.items():
+        targets = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                targets |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                targets.add(node.module)
+                targets |= {f"{node.module}.{a.name}" for a in node.names}
+        graph[dotted] = {t for t in targets if t in modules and t != dotted and t != "course_utils"
+                         and not dotted.startswith(t + ".") and not t.startswith(dotted + ".")}
+    return graph
+
+
+def test_no_import_cycle():
+    graph = _import_graph()
+    assert "course_utils.data" in graph["course_utils.config"]  # the scan sees lazy imports
+
+    def reaches(start, goal, seen):
+        for nxt in graph[start]:
+            if nxt == goal or (nxt not in seen and (seen.add(nxt) or reaches(nxt, goal, seen))):
+                return True
+        return False
+
+    cycles = sorted(m for m in graph if reaches(m, m, set()))
+    assert not cycles, f"modules on an import cycle: {cycles}"
+
+
+def test_one_repo_root():
+    defined = [f"{name}:{node.lineno}" for name, tree in _modules() for node in ast.walk(tree)
+               if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "REPO_ROOT" for t in node.targets)]
+    assert defined == [next(d for d in defined if d.startswith("course_utils/config.py"))], defined

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import nbformat
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from course_utils.config import REPO_ROOT
+
 SOLUTIONS_DIR = REPO_ROOT / "solutions"
 RELEASES_DIR = REPO_ROOT / "assignments"
 EXAMPLES_DIR = SOLUTIONS_DIR / "examples"
