@@ -83,8 +83,12 @@ def as_int(answer: Any, what: str) -> int:
     return int(answer)
 
 
-def expect_equal(answer: Any, expected: Any, hint: str) -> None:
+def expect_equal(answer: Any, expected: Any, hint: str, mistakes: dict[Any, str] | None = None) -> None:
     """Raise AssertionError with ``hint`` unless ``answer`` equals ``expected``.
+
+    ``mistakes`` maps typical wrong answers to what each one tells about the mistake;
+    an answer equal to one of them gets that explanation instead of ``hint`` (a key
+    equal to ``expected`` is ignored, so a case where two formulas agree is right).
 
     The comparison is the autograder's (:func:`course_utils.checks.check_equal`):
     numbers to a tiny relative tolerance, containers element by element, and
@@ -92,4 +96,7 @@ def expect_equal(answer: Any, expected: Any, hint: str) -> None:
     """
     from course_utils import checks
 
+    for wrong, why in (mistakes or {}).items():
+        if wrong != expected and type(answer) is type(wrong) and answer == wrong:
+            raise AssertionError(why)
     checks.check_equal(answer, expected, "answer", hint)
