@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from course_utils import a3_models
+from course_utils import a3_models, a3_runs
 from course_utils.checks import CheckFailed
 from course_utils.grading import a3
 
@@ -148,10 +148,10 @@ def test_train_or_load_saves_a_run_then_loads_it(keras, L, tmp_path, monkeypatch
 
     rng = np.random.default_rng(0)
     data = (rng.random((64, 8, 8, 1), dtype=np.float32), rng.integers(0, 10, 64))
-    monkeypatch.setattr(a3_models, "TRAINED_HERE", set())
+    monkeypatch.setattr(a3_runs, "TRAINED_HERE", set())
     run = a3_models.train_or_load("tiny", _tiny(keras, L), data, data, Budget(epochs=2, batch_size=32),
                                   "fashion_mnist", tmp_path, verbose=0)
-    assert not run.loaded and run.epochs == 2 and "tiny" in a3_models.TRAINED_HERE
+    assert not run.loaded and run.epochs == 2 and "tiny" in a3_runs.TRAINED_HERE
     record = json.loads((tmp_path / "tiny_history.json").read_text())
     assert record["dataset"] == "fashion_mnist" and record["params"] == run.model.count_params()
     assert (tmp_path / "tiny.weights.h5").exists()
@@ -171,6 +171,6 @@ def test_under_nbgrader_a_missing_run_is_an_error_not_a_training(keras, L, tmp_p
 
 
 def test_a_run_trained_while_grading_was_not_submitted(monkeypatch):
-    monkeypatch.setattr(a3_models, "TRAINED_HERE", {"separable"})
+    monkeypatch.setattr(a3_runs, "TRAINED_HERE", {"separable"})
     with pytest.raises(CheckFailed, match="was not submitted"):
         a3.check_run("separable", a3_models.build_reference, "fashion_mnist", submitted=True)

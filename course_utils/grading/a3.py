@@ -262,7 +262,7 @@ def _load_run(name: str, build: Callable, dataset: str, folder: str | Path, what
 
 
 def _submitted(name: str, what: str) -> None:
-    from course_utils.a3_models import TRAINED_HERE
+    from course_utils.a3_runs import TRAINED_HERE
 
     if name in TRAINED_HERE:
         raise CheckFailed(what, f"the saved run {name!r} was not submitted: the notebook had to train it "
