@@ -243,3 +243,14 @@ def test_teaching_lists_need_channels():
     # without an input size the MACs are unknown, the parameters are not
     table = params.parameter_table(["conv3-8"], input_channels=3)
     assert table["params"].tolist() == [3 * 3 * 3 * 8 + 8] and params.totals(table)["macs"] is None
+
+
+def test_weights_of_the_model_itself_are_listed_and_counted(keras):
+    x = keras.Input((6, 6, 2))
+    model = keras.Model(x, keras.layers.Conv2D(2, 3, name="c")(x))
+    model.add_weight(shape=(3,), name="scale", trainable=False)
+    net = spec.from_keras(model)
+    assert [(w.name, w.shape, w.trainable) for w in net.extra_weights] == [("scale", (3,), False)]
+    table = params.parameter_table(model).set_index("layer")
+    assert table.loc["(model weight) scale", ["params", "trainable", "non_trainable"]].tolist() == [3, 0, 3]
+    assert table["params"].sum() == model.count_params() == 3 * 3 * 2 * 2 + 2 + 3
