@@ -3,9 +3,14 @@
 Correctness first: with oneDNN's CPU kernels on (TensorFlow's default on x86),
 TensorFlow 2.21 returns wrong input gradients for 1x1 stride-2 convolutions at
 some shapes, nondeterministically (e.g. a (1, 56, 56, 2) input: compare oneDNN
-issue #6035). ResNet-style shortcuts use exactly that layer, so the course turns
-oneDNN's custom ops off (``TF_ENABLE_ONEDNN_OPTS=0``) unless the user set the
-variable; tests/test_config.py checks the gradient.
+issue #6035). ResNet-style shortcuts use exactly that layer (and so does the receptive-field
+measurement), so the course turns oneDNN's custom ops off
+(``TF_ENABLE_ONEDNN_OPTS=0``) unless the user set the variable, always, also
+with ``COURSE_TF_VERBOSE=1``. This is the one place that does it: TensorFlow
+reads the variable when it is imported, so importing TensorFlow before
+``course_utils`` (or setting the variable to 1) leaves the wrong gradients on,
+and :func:`install` says so with a :class:`OneDNNWarning`.
+tests/test_config.py checks the gradient.
 
 Then the noise:
 
@@ -19,7 +24,8 @@ correct answer would get zero. We therefore
   descriptor 2 pointed at ``/dev/null``. Python exceptions raised by the import
   still propagate normally; only the C++ chatter is dropped.
 
-Set ``COURSE_TF_VERBOSE=1`` to see everything TensorFlow prints.
+Set ``COURSE_TF_VERBOSE=1`` to see everything TensorFlow prints (the correctness
+setting above still applies).
 """
 
 from __future__ import annotations
@@ -32,8 +38,10 @@ import sys
 import warnings
 from contextlib import contextmanager
 
+#: Applied in every case: wrong strided 1x1 convolution gradients otherwise (see above).
+CORRECTNESS_ENV = {"TF_ENABLE_ONEDNN_OPTS": "0"}
+#: Applied unless COURSE_TF_VERBOSE=1.
 _ENV_DEFAULTS = {
-    "TF_ENABLE_ONEDNN_OPTS": "0",  # wrong strided 1x1 conv gradients otherwise (see above)
     "TF_CPP_MIN_LOG_LEVEL": "3",  # C++ INFO/WARNING/ERROR logs of TensorFlow
     "GRPC_VERBOSITY": "ERROR",
     "KERAS_BACKEND": "tensorflow",
@@ -90,8 +98,28 @@ def _quiet_python_loggers() -> None:
     warnings.filterwarnings("ignore", message=r".*np\.object.*", category=FutureWarning)
 
 
+class OneDNNWarning(UserWarning):
+    """oneDNN's custom CPU kernels are on: strided 1x1 convolution gradients may be wrong."""
+
+
+def _apply_correctness() -> None:
+    tf_first = "tensorflow" in sys.modules and "TF_ENABLE_ONEDNN_OPTS" not in os.environ
+    for key, value in CORRECTNESS_ENV.items():
+        os.environ.setdefault(key, value)
+    if tf_first:
+        warnings.warn("TensorFlow was imported before course_utils, so oneDNN's custom CPU kernels are on in "
+                      "this process and strided 1x1 convolutions can get wrong input gradients. Restart and "
+                      "import course_utils first (or set TF_ENABLE_ONEDNN_OPTS=0).", OneDNNWarning, stacklevel=3)
+    elif os.environ["TF_ENABLE_ONEDNN_OPTS"] != "0":
+        warnings.warn(f"TF_ENABLE_ONEDNN_OPTS={os.environ['TF_ENABLE_ONEDNN_OPTS']}: oneDNN's custom CPU kernels "
+                      f"are on, and strided 1x1 convolutions can get wrong input gradients.", OneDNNWarning,
+                      stacklevel=3)
+
+
 def install() -> None:
-    """Set quiet defaults and hook the first TensorFlow import (idempotent)."""
+    """Apply the correctness setting, then (unless COURSE_TF_VERBOSE=1) set quiet defaults
+    and hook the first TensorFlow import (``import course_utils`` calls it once)."""
+    _apply_correctness()
     if os.environ.get("COURSE_TF_VERBOSE") == "1":
         return
     for key, value in _ENV_DEFAULTS.items():

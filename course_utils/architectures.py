@@ -1,4 +1,4 @@
-"""Keras builders of the classic CNN architectures of notebook 08, and a synthetic segmentation set.
+"""Keras builders of the classic CNN architectures of notebook 08.
 
 Every builder returns a Functional ``keras.Model`` made of standard Keras layers
 with readable names, so that :func:`course_utils.params.parameter_table` and
@@ -23,8 +23,9 @@ builder                what it is
                        transposed convolutions
 =====================  ======================================================================
 
-:func:`synthetic_shapes` makes a seeded segmentation data set (discs, squares and
-triangles on a noisy background) for training the FCN on a CPU.
+:func:`synthetic_shapes`, the seeded segmentation data set (discs, squares and
+triangles on a noisy background) the FCN is trained on, lives in
+:mod:`course_utils.segmentation` and is re-exported here for the notebook.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ import course_utils  # noqa: F401  (quiet TensorFlow before Keras loads it)
 import keras
 from keras import layers
 
-from course_utils.segmentation import bilinear_kernel
+from course_utils import spec as specs
+from course_utils.segmentation import SHAPE_CLASSES, bilinear_kernel, synthetic_shapes  # noqa: F401
 
 __all__ = [
     "SHAPE_CLASSES",
@@ -276,7 +278,7 @@ def convolutionalize(classifier: keras.Model, input_shape: tuple[int | None, int
     channels = classifier.input_shape[-1]
     inputs = keras.Input(input_shape or (None, None, channels), name="input")
     x, feature_shape = inputs, None
-    for layer in classifier.layers:
+    for layer in specs.top_layers(classifier):
         if isinstance(layer, layers.Flatten):
             feature_shape = layer.input.shape[1:]
             continue
@@ -342,47 +344,3 @@ def fcn(input_shape: tuple[int, int, int] = (64, 64, 3), num_classes: int = 4, v
         factor //= 2
     outputs = _upsample(score, num_classes, factor, name=f"up{factor}")
     return keras.Model(inputs, outputs, name=f"fcn{variant}")
-
-
-# ----------------------------------------------------------------------------- data
-#: Class names of :func:`synthetic_shapes` (index = label in the masks).
-SHAPE_CLASSES = ("background", "disc", "square", "triangle")
-
-
-def synthetic_shapes(n: int, size: int = 64, seed: int = 0, max_shapes: int = 3, noise: float = 0.1
-                     ) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` RGB images of discs, squares and triangles on a noisy background, with their masks.
-
-    Returns ``(images, masks)``: float32 ``(n, size, size, 3)`` in ``[0, 1]`` and uint8
-    ``(n, size, size)`` labels indexing :data:`SHAPE_CLASSES`. Each image has a smooth
-    random background, 1 to ``max_shapes`` shapes (later ones on top) in random colours
-    that differ from the background, and Gaussian noise. The same ``seed`` gives the same set.
-    """
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
-    images = np.empty((n, size, size, 3), np.float32)
-    masks = np.zeros((n, size, size), np.uint8)
-    for i in range(n):
-        corners = rng.uniform(0.1, 0.6, (2, 2, 3))
-        t, s = (yy / (size - 1))[..., None], (xx / (size - 1))[..., None]
-        image = ((1 - t) * (1 - s) * corners[0, 0] + (1 - t) * s * corners[0, 1]
-                 + t * (1 - s) * corners[1, 0] + t * s * corners[1, 1])
-        background = image.mean(axis=(0, 1))
-        for _ in range(rng.integers(1, max_shapes + 1)):
-            label = int(rng.integers(1, len(SHAPE_CLASSES)))
-            r = rng.uniform(0.1, 0.2) * size
-            cy, cx = rng.uniform(r, size - r, 2)
-            if label == 1:
-                inside = (yy - cy) ** 2 + (xx - cx) ** 2 <= r ** 2
-            elif label == 2:
-                inside = (np.abs(yy - cy) <= 0.85 * r) & (np.abs(xx - cx) <= 0.85 * r)
-            else:  # upward triangle: apex at the top, base at the bottom
-                inside = (yy >= cy - r) & (yy <= cy + r) & (np.abs(xx - cx) <= (yy - (cy - r)) / 2)
-            color = rng.uniform(0, 1, 3)
-            while np.linalg.norm(color - background) < 0.5:
-                color = rng.uniform(0, 1, 3)
-            image[inside] = color
-            masks[i][inside] = label
-        image += rng.normal(0, noise, image.shape)
-        images[i] = np.clip(image, 0, 1)
-    return images, masks

@@ -21,7 +21,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from course_utils.config import REPO_ROOT
+
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 IGNORE_MARK = "# NBVAL_IGNORE_OUTPUT"
 #: A notebook may ignore the output of at most this many cells (training logs, timings).
@@ -164,13 +165,6 @@ def problems(twin: Twin) -> list[str]:
     if errors:
         found.append(f"{twin.ipynb.name}: code cells {errors} saved an error")
     return found
-
-
-def ignored_cells(twin: Twin) -> int:
-    import nbformat
-
-    nb = nbformat.read(twin.ipynb, as_version=4)
-    return sum(IGNORE_MARK in c.source for c in nb.cells if c.cell_type == "code")
 
 
 # ----------------------------------------------------------------------------- CLI

@@ -15,8 +15,7 @@ import sys
 from pathlib import Path
 
 import course_utils  # noqa: F401  (silences TensorFlow before any sub-command imports it)
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from course_utils.config import REPO_ROOT
 
 
 # ----------------------------------------------------------------------------- data

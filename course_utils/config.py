@@ -17,26 +17,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
+from pathlib import Path
 
-TRUE_VALUES = {"1", "true", "yes", "on"}
+#: The folder that holds the package: the repository (notebooks/, solutions/, assignments/)
+#: in the editable install that `make setup` makes.
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
-
-def _flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in TRUE_VALUES
-
-
-def quick() -> bool:
-    """True when ``COURSE_QUICK`` asks for the small, fast budget."""
-    return _flag("COURSE_QUICK")
-
-
-def offline() -> bool:
-    """True when ``COURSE_OFFLINE`` forbids downloads."""
-    return _flag("COURSE_OFFLINE")
-
-
-def on_colab() -> bool:
-    return "COLAB_RELEASE_TAG" in os.environ or "COLAB_GPU" in os.environ
+# The environment flags, read at call time (course_utils._flags; data reads them from
+# there too, so that data never imports this module: config -> data only).
+from course_utils._flags import TRUE_VALUES, offline, on_colab, quick  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -101,7 +90,7 @@ def dataset() -> str:
         if chosen not in DATASETS:
             raise ValueError(f"COURSE_DATASET={chosen!r} is not one of {', '.join(DATASETS)}")
         return chosen
-    from course_utils import data  # local import: data imports config
+    from course_utils import data  # local import: data is heavy, and never imports config
 
     if data.is_available("cifar10") or (on_colab() and not offline()):
         return "cifar10"

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from course_utils import config, system
+from course_utils import _flags, system
 
 
 class DatasetUnavailable(RuntimeError):
@@ -216,7 +216,7 @@ def load_dataset(name: str, subset: int | tuple[int | None, int | None] | None =
     ds = info(name)
     if not is_cached(ds.name):
         _link_from_mirror(ds.name)
-    if not is_cached(ds.name) and config.offline():
+    if not is_cached(ds.name) and _flags.offline():
         raise _unavailable(ds.name, "it is not in the Keras cache or a mirror, and COURSE_OFFLINE=1 forbids downloads")
     (x_train, y_train), (x_test, y_test) = _keras_load(ds.name)
     if isinstance(subset, int):
@@ -271,7 +271,7 @@ def prepare(name: str, log=print) -> Path:
     if not is_cached(ds.name) and find_mirror(ds.name) is None and ds.debian_package:
         system.apt_install(ds.debian_package, log=log)
     if not is_cached(ds.name) and not _link_from_mirror(ds.name):
-        if config.offline():
+        if _flags.offline():
             raise _unavailable(ds.name, "no local copy, and COURSE_OFFLINE=1 forbids downloads")
         log(f"downloading {ds.title} with the Keras loader ...")
         _keras_load(ds.name)

@@ -31,6 +31,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from course_utils import config
+from course_utils import spec as specs
 from course_utils import data as course_data
 
 __all__ = [
@@ -269,10 +270,8 @@ class _Probe:
         class Callback(keras.callbacks.Callback):
             def on_train_begin(self, logs=None):
                 self.step = 0
-                target = self.model.get_layer(probe.layer)
-                self.sub = keras.Model(self.model.inputs[0], target.output)
-                self.state = [v for layer in self.model.layers if isinstance(layer, keras.layers.BatchNormalization)
-                              for v in layer.non_trainable_variables]
+                self.sub = specs.truncated(self.model, probe.layer)
+                self.state = specs.moving_statistics(self.model)
                 self.record()
 
             def on_train_batch_end(self, batch, logs=None):

@@ -5,8 +5,9 @@ that produced them (``3*3*16 + 16*32 = 656``), the trainable / non-trainable
 split and the multiply-accumulates (MACs) of one forward pass of one example.
 For a Keras model the total equals ``model.count_params()``: the formula is
 derived from the layer's description and checked against the weight shapes
-Keras built (should they ever disagree, the weight shapes win and the formula
-lists them).
+Keras built (should they ever disagree, the weight shapes win, the formula
+lists them and :attr:`LayerParams.source` says ``"weights"``; the tests
+require ``"formula"`` for every kind in :data:`FORMULA_KINDS`).
 
 Formulas (``k_h x k_w`` kernel, ``C_in`` input and ``C_out`` output channels,
 ``g`` groups, ``m`` depth multiplier, ``+ C_out`` only with a bias):
@@ -48,6 +49,9 @@ __all__ = [
     "totals",
 ]
 
+#: The layer kinds whose parameters the formulas of this module give.
+FORMULA_KINDS = ("conv", "depthwise", "separable", "transposed", "dense", "batchnorm")
+
 
 @dataclass(frozen=True)
 class _Term:
@@ -81,6 +85,9 @@ class LayerParams:
     trainable: int
     non_trainable: int
     macs: int | None
+    #: ``"formula"``: from the layer's description (the formulas above); ``"weights"``: a layer the
+    #: formulas do not cover, listed by the shapes of the weights Keras built.
+    source: str = "formula"
 
 
 def _formula(terms: list[_Term]) -> str:
@@ -96,7 +103,7 @@ def _terms(spec: LayerSpec, c_in: int | None) -> list[_Term] | None:
     kh, kw = spec.kernel
     c_out = spec.channels
     kind = spec.kind
-    if kind in ("conv", "separable", "transposed", "dense", "depthwise", "batchnorm") and c_in is None:
+    if kind in FORMULA_KINDS and c_in is None:
         return None
     bias = [_term(c_out)] if spec.use_bias and c_out is not None else []
     if kind == "conv":
@@ -157,11 +164,13 @@ def layer_params(spec: LayerSpec, network: Network) -> LayerParams:
     if weights is not None:
         total = sum(w.size for w in weights)
         trainable = sum(w.size for w in weights if w.trainable)
+        source = "formula"
         if terms is None or sum(t.value for t in terms) != total:
-            # A layer the formulas do not cover (PReLU, LayerNormalization, a custom
-            # layer...): list the weight shapes Keras built.
+            # A layer the formulas do not cover (PReLU, LayerNormalization, a layer with
+            # extra weights such as LoRA...): list the weight shapes Keras built.
             terms = [_term(*w.shape) if w.shape else _term(1) for w in weights]
-        return LayerParams(total, _formula(terms), trainable, total - trainable, macs)
+            source = "weights"
+        return LayerParams(total, _formula(terms), trainable, total - trainable, macs, source)
     if terms is None:
         raise ValueError(
             f"layer {spec.name!r} ({spec.type or spec.kind}): its parameters depend on the input channels, "

@@ -7,6 +7,9 @@
 * :func:`segmentation_scores`: pixel accuracy, per-class IoU and mean IoU.
 * :func:`shift_and_stitch`: FCN's trick for dense output from a strided network:
   run it on ``f x f`` shifted copies of the input and interleave the coarse outputs.
+* :func:`synthetic_shapes`: a seeded data set of discs, squares and triangles with
+  their masks (the data of the notebook's FCN; also importable from
+  :mod:`course_utils.architectures`).
 * :func:`bilinear_kernel`: FCN's initialisation of an upsampling transposed convolution;
   :func:`coarse_mask` the best a score map of output stride ``s`` can do after
   bilinear upsampling (why FCN needs skips).
@@ -19,8 +22,8 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["bilinear_kernel", "coarse_mask", "kmeans", "kmeans_segment", "region_grow", "segmentation_scores",
-           "shift_and_stitch"]
+__all__ = ["SHAPE_CLASSES", "bilinear_kernel", "coarse_mask", "kmeans", "kmeans_segment", "region_grow",
+           "segmentation_scores", "shift_and_stitch", "synthetic_shapes"]
 
 
 def region_grow(image: np.ndarray, seed: tuple[int, int], threshold: float) -> np.ndarray:
@@ -151,3 +154,47 @@ def coarse_mask(masks: np.ndarray, stride: int, num_classes: int) -> np.ndarray:
     scores = conv2d_transpose_forward(coarse, bilinear_kernel(2 * stride, num_classes), None,
                                       stride=stride, padding="same")[0]
     return scores.argmax(-1)
+
+
+# ----------------------------------------------------------------------------- data
+#: Class names of :func:`synthetic_shapes` (index = label in the masks).
+SHAPE_CLASSES = ("background", "disc", "square", "triangle")
+
+
+def synthetic_shapes(n: int, size: int = 64, seed: int = 0, max_shapes: int = 3, noise: float = 0.1
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` RGB images of discs, squares and triangles on a noisy background, with their masks.
+
+    Returns ``(images, masks)``: float32 ``(n, size, size, 3)`` in ``[0, 1]`` and uint8
+    ``(n, size, size)`` labels indexing :data:`SHAPE_CLASSES`. Each image has a smooth
+    random background, 1 to ``max_shapes`` shapes (later ones on top) in random colours
+    that differ from the background, and Gaussian noise. The same ``seed`` gives the same set.
+    """
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    images = np.empty((n, size, size, 3), np.float32)
+    masks = np.zeros((n, size, size), np.uint8)
+    for i in range(n):
+        corners = rng.uniform(0.1, 0.6, (2, 2, 3))
+        t, s = (yy / (size - 1))[..., None], (xx / (size - 1))[..., None]
+        image = ((1 - t) * (1 - s) * corners[0, 0] + (1 - t) * s * corners[0, 1]
+                 + t * (1 - s) * corners[1, 0] + t * s * corners[1, 1])
+        background = image.mean(axis=(0, 1))
+        for _ in range(rng.integers(1, max_shapes + 1)):
+            label = int(rng.integers(1, len(SHAPE_CLASSES)))
+            r = rng.uniform(0.1, 0.2) * size
+            cy, cx = rng.uniform(r, size - r, 2)
+            if label == 1:
+                inside = (yy - cy) ** 2 + (xx - cx) ** 2 <= r ** 2
+            elif label == 2:
+                inside = (np.abs(yy - cy) <= 0.85 * r) & (np.abs(xx - cx) <= 0.85 * r)
+            else:  # upward triangle: apex at the top, base at the bottom
+                inside = (yy >= cy - r) & (yy <= cy + r) & (np.abs(xx - cx) <= (yy - (cy - r)) / 2)
+            color = rng.uniform(0, 1, 3)
+            while np.linalg.norm(color - background) < 0.5:
+                color = rng.uniform(0, 1, 3)
+            image[inside] = color
+            masks[i][inside] = label
+        image += rng.normal(0, noise, image.shape)
+        images[i] = np.clip(image, 0, 1)
+    return images, masks

@@ -4,7 +4,10 @@ Everything in the course that reasons about a network (receptive-field
 tables, parameter counts, the Assignment 3 grader, plots and widgets) reads a
 :class:`Network`: a list of :class:`LayerSpec` in topological order, each
 naming its inputs. This module is the ONE place that understands Keras layers;
-nothing else walks them.
+nothing else walks them: the few questions other modules ask about a Keras model
+(its layers for a transformation, a truncated copy, a layer inventory for the
+Assignment 3 rules) are answered by the functions of the "Keras access" section
+(tests/test_package_structure.py enforces it).
 
 A network is built from
 
@@ -58,9 +61,17 @@ __all__ = [
     "as_network",
     "from_keras",
     "from_list",
+    "KerasLayerInfo",
+    "image_input_shape",
     "is_keras_model",
-    "positive_linear_copy",
+    "last_spatial_layer",
+    "layer_inventory",
+    "leaf_layers",
+    "moving_statistics",
     "register_layer",
+    "size_pair",
+    "top_layers",
+    "truncated",
 ]
 
 HW = tuple[int, int]
@@ -531,7 +542,7 @@ def from_list(
     """
     if isinstance(layers, (str, bytes)) or not isinstance(layers, Sequence):
         raise TypeError("layers must be a list such as ['conv3', 'conv3', 'pool2']")
-    size = _size_pair(input_size)
+    size = size_pair(input_size)
     specs = [LayerSpec(name="input", kind="input", type="input", out_hw=size or (None, None),
                        channels=input_channels)]
     used: dict[str, int] = {"input": 1}
@@ -567,7 +578,8 @@ def _label_of(d: dict[str, Any]) -> str:
     return f"{kind}{k}" + (f"d{dil}" if dil not in (1, (1, 1)) else "")
 
 
-def _size_pair(size: int | tuple[int, int] | None) -> tuple[int, int] | None:
+def size_pair(size: int | tuple[int, int] | None) -> tuple[int, int] | None:
+    """``input_size`` as a ``(height, width)`` pair (an int means a square; ``None`` stays ``None``)."""
     if size is None:
         return None
     if isinstance(size, str):
@@ -838,7 +850,7 @@ def from_keras(model: Any, input_size: int | tuple[int, int] | None = None) -> N
     """
     import keras
 
-    walker = _KerasWalker(keras, _size_pair(input_size))
+    walker = _KerasWalker(keras, size_pair(input_size))
     walker.walk(model)
     count = None
     extra: tuple[WeightSpec, ...] = ()
@@ -880,90 +892,106 @@ def as_network(
         f"expected a Keras model, a list such as ['conv3', 'pool2'] or a Network; got {type(model_or_layers).__name__}")
 
 
-# ============================================================================ gradient probe
-def positive_linear_copy(model: Any, layer: str | None = None, thin: bool = True) -> Any:
-    """A copy of ``model`` (up to ``layer``) on which input gradients reveal the exact receptive field.
+# ============================================================================ Keras access
+# The few questions other modules ask about a Keras model, answered here so that
+# only this module reads Keras layer objects (model transformations such as the
+# receptive-field probe and convolutionalize get the layers from these functions).
+def leaf_layers(model: Any) -> list[Any]:
+    """Every layer inside ``model``: nested models and the sub-layers of subclassed layers
+    included (Keras' own tracking of layer attributes), the model itself not."""
+    return list(model._flatten_layers(include_self=False, recursive=True))
 
-    The copy has every activation replaced by the identity, max-pooling by
-    average-pooling with the same window, Subtract / Maximum / Minimum merges by
-    Add, all kernels set to the positive constant ``1/fan_in`` and all biases,
-    betas and moving means set to zero. Every function on the path is then
-    linear with non-negative coefficients, so the gradient of an output unit
-    with respect to an all-ones input is strictly positive exactly on the
-    pixels the unit depends on and zero elsewhere: nothing cancels and no ReLU
-    is "dead". (A Multiply merge keeps this property while both of its inputs
-    are positive; zeros brought in by ZeroPadding2D can hide pixels behind it.)
 
-    With ``thin=True`` every convolution and Dense layer of the copy has a
-    single filter (and ``groups=1``, ``depth_multiplier=1``): with positive
-    weights the channels do not change which pixels a unit depends on, and the
-    copy of a large network is then cheap to differentiate at a large input
-    size. Models whose layers fix a channel count (a Reshape to ``(1, 1, C)``,
-    say) are copied at full width instead.
+def top_layers(model: Any) -> list[Any]:
+    """The layers of ``model`` in order, without the InputLayer (Sequential and Functional alike)."""
+    import keras
+
+    return [lay for lay in model.layers if not isinstance(lay, keras.layers.InputLayer)]
+
+
+def image_input_shape(model: Any) -> list[int | None]:
+    """The ``[batch, H, W, C]`` shape of the single input of ``model``."""
+    if len(model.inputs) != 1:
+        raise ValueError(f"{model.name!r} needs one image input, it has {len(model.inputs)}")
+    return list(model.inputs[0].shape)
+
+
+def truncated(model: Any, layer: str) -> Any:
+    """``model`` up to (and with its output at) ``layer``; the layers and weights are shared."""
+    import keras
+
+    try:
+        target = model.get_layer(layer)
+    except ValueError:
+        raise ValueError(f"{model.name!r} has no layer named {layer!r}") from None
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs  # called on a tensor, not a list
+    return keras.Model(inputs, target.output, name=f"{model.name}_to_{layer}")
+
+
+def last_spatial_layer(model: Any) -> str:
+    """The name of the last layer of ``model`` whose output is a ``(batch, H, W, C)`` map."""
+    for lay in reversed(model.layers):
+        try:
+            shape = lay.output.shape
+        except (AttributeError, ValueError):
+            continue
+        if len(shape) == 4:
+            return lay.name
+    raise ValueError(f"{model.name!r} has no layer with a spatial (batch, H, W, C) output")
+
+
+def moving_statistics(model: Any) -> list[Any]:
+    """The non-trainable variables of every BatchNormalization layer (moving mean and variance)."""
+    import keras
+
+    return [v for lay in leaf_layers(model) if isinstance(lay, keras.layers.BatchNormalization)
+            for v in lay.non_trainable_variables]
+
+
+@dataclass(frozen=True)
+class KerasLayerInfo:
+    """What a rule about layer types needs to know of one layer inside a Keras model.
+
+    ``keras_class``: the layer's class is a Keras class itself (not a subclass
+    defined elsewhere). ``keras_conv``: the first Keras class in its ancestry whose
+    name says convolution (``None`` if none). ``is_keras_conv``: it derives from
+    Keras' convolution base classes. ``owns_4d_kernel``: the layer itself (not a
+    sub-layer) holds a variable of rank 4 or more, a kernel whatever the class.
+    ``role`` is ``"batchnorm"``, ``"dropout"`` or ``"other"``; ``rate`` the dropout rate.
     """
+
+    name: str
+    type: str
+    keras_class: bool
+    keras_conv: str | None
+    is_keras_conv: bool
+    owns_4d_kernel: bool
+    role: str = "other"
+    rate: float | None = None
+
+    @property
+    def convolves(self) -> bool:
+        return self.is_keras_conv or self.owns_4d_kernel
+
+
+def layer_inventory(model: Any) -> list[KerasLayerInfo]:
+    """:class:`KerasLayerInfo` of every layer inside ``model`` (see :func:`leaf_layers`)."""
     import keras
 
     L = keras.layers
-    target = model
-    if layer is not None:
-        target = keras.Model(model.inputs, model.get_layer(layer).output, name=f"{model.name}_to_{layer}")
-    activations = tuple(getattr(L, n) for n in ("Activation", "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax")
-                        if hasattr(L, n))
-    to_add = tuple(getattr(L, n) for n in ("Subtract", "Maximum", "Minimum") if hasattr(L, n))
-
-    def clone(lay: Any, narrow: bool) -> Any:
-        if isinstance(lay, L.MaxPooling2D):
-            return L.AveragePooling2D(lay.pool_size, lay.strides, lay.padding, name=lay.name)
-        if isinstance(lay, L.GlobalMaxPooling2D):
-            return L.GlobalAveragePooling2D(keepdims=lay.keepdims, name=lay.name)
-        if isinstance(lay, activations):
-            return L.Identity(name=lay.name)
-        if isinstance(lay, to_add):
-            return L.Add(name=lay.name)
-        config = lay.get_config()
-        if "activation" in config:
-            config["activation"] = "linear"
-        if narrow:
-            for key in ("filters", "units", "groups", "depth_multiplier"):
-                if key in config:
-                    config[key] = 1
-        if isinstance(lay, (L.Conv2D, L.DepthwiseConv2D)) and not isinstance(lay, L.Conv2DTranspose) \
-                and tuple(lay.kernel_size) == (1, 1) and tuple(lay.strides) != (1, 1):
-            # Same function, computed as "pick every s-th pixel, then a 1x1 convolution": the input
-            # gradient of strided 1x1 convolutions is corrupted by oneDNN in TensorFlow 2.21 on CPU
-            # (heap corruption, crashes or wrong values; compare oneDNN issue #6035).
-            config["strides"] = (1, 1)
-            return keras.Sequential([L.AveragePooling2D(1, lay.strides, lay.padding),
-                                     type(lay).from_config(config)], name=lay.name)
-        return type(lay).from_config(config)
-
-    try:
-        copy = keras.models.clone_model(target, clone_function=lambda lay: clone(lay, thin), recursive=True)
-    except (ValueError, TypeError):
-        if not thin:
-            raise
-        copy = keras.models.clone_model(target, clone_function=lambda lay: clone(lay, False), recursive=True)
-    for lay in copy._flatten_layers(include_self=False, recursive=True):
-        for w in lay.weights:
-            w.assign(_probe_value(lay, w, L))
-    return copy
-
-
-def _probe_value(layer: Any, weight: Any, L: Any) -> Any:
-    import numpy as np
-
-    shape = tuple(int(d) for d in weight.shape)
-    name = weight.name
-    if name in ("bias", "beta", "moving_mean", "mean"):
-        return np.zeros(shape, dtype="float32")
-    if name in ("kernel", "depthwise_kernel", "pointwise_kernel") and len(shape) >= 2:
-        if isinstance(layer, L.DepthwiseConv2D) or name == "depthwise_kernel":
-            fan_in = shape[0] * shape[1]
-        elif isinstance(layer, L.Conv2DTranspose):
-            fan_in = shape[0] * shape[1] * shape[3]
-        else:
-            fan_in = 1
-            for d in shape[:-1]:
-                fan_in *= d
-        return np.full(shape, 1.0 / fan_in, dtype="float32")
-    return np.ones(shape, dtype="float32")
+    out = []
+    for lay in leaf_layers(model):
+        cls = type(lay)
+        keras_mro = [c.__name__ for c in cls.__mro__ if c.__module__.startswith("keras")]
+        own = list(getattr(lay, "_trainable_variables", [])) + list(getattr(lay, "_non_trainable_variables", []))
+        role, rate = "other", None
+        if isinstance(lay, L.BatchNormalization):
+            role = "batchnorm"
+        elif isinstance(lay, (L.Dropout, L.SpatialDropout2D)):
+            role, rate = "dropout", float(lay.rate)
+        out.append(KerasLayerInfo(
+            name=lay.name, type=cls.__name__, keras_class=cls.__module__.startswith("keras"),
+            keras_conv=next((c for c in keras_mro if "Conv" in c), None),
+            is_keras_conv=any(c in ("BaseConv", "BaseConvTranspose") for c in keras_mro),
+            owns_4d_kernel=any(len(getattr(v, "shape", ())) >= 4 for v in own), role=role, rate=rate))
+    return out

@@ -4,12 +4,17 @@
   ``pytest`` behaves like CI.
 * A private Keras cache per test session (``KERAS_HOME``), set before Keras is
   imported: tests never read or write the user's ``~/.keras``, and datasets come
-  from the local mirrors or from files the tests make.
+  from the local mirrors or from files the tests make. It is removed when the
+  test process ends.
+* Property tests are derandomized: every run, local or CI, draws the same
+  examples, so a red run can be reproduced exactly. ``HYPOTHESIS_PROFILE=explore``
+  draws fresh random examples to hunt for new failures.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,17 +25,23 @@ import time
 os.environ.setdefault("COURSE_QUICK", "1")
 os.environ.setdefault("COURSE_OFFLINE", "1")
 os.environ["KERAS_HOME"] = tempfile.mkdtemp(prefix="course-keras-home-")
+_KERAS_HOME = os.environ["KERAS_HOME"]
 
 import course_utils  # noqa: E402,F401  (quiet TensorFlow before any test imports it)
 import pytest  # noqa: E402
 from hypothesis import settings  # noqa: E402
 
-# Property tests: no per-example deadline (TensorFlow's first call is slow); in CI the
-# examples are derandomized, so a red CI run can be reproduced exactly.
-settings.register_profile("course", deadline=None)
-settings.register_profile("ci", deadline=None, derandomize=True)
-settings.load_profile("ci" if os.environ.get("CI") else "course")
+# Property tests: no per-example deadline (TensorFlow's first call is slow), and the
+# same examples on every run; "explore" draws random ones.
+settings.register_profile("course", deadline=None, derandomize=True, database=None)
+settings.register_profile("explore", deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "course"))
 import requests  # noqa: E402
+
+
+def pytest_unconfigure(config):
+    """Remove this process's Keras cache (each xdist worker has its own)."""
+    shutil.rmtree(_KERAS_HOME, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from course_utils import a3_models
+from course_utils import a3_models, a3_runs
 from course_utils.checks import CheckFailed
 from course_utils.grading import a3
 
@@ -21,7 +21,16 @@ def test_base_network_has_the_sources_parameter_count_on_cifar10_shapes():
     cifar = a3_models.build_base((32, 32, 3)).count_params()
     fashion = a3_models.build_base((28, 28, 1)).count_params()
     print(f"base network: 32x32x3 {cifar:,} parameters, 28x28x1 {fashion:,} parameters")
-    assert cifar == a3_models.BASE_PARAMS_CIFAR10 == 1_172_410
+    # by hand: per block a "same" and a "valid" 3x3 conv (k*k*c_in*c_out + c_out), 2x2 pooling
+    expected, channels, size = 0, 3, 32
+    for filters in (48, 96, 192):
+        expected += 9 * channels * filters + filters + 9 * filters * filters + filters
+        channels, size = filters, (size - 2) // 2
+    for units in (512, 256, 10):
+        fan_in = size * size * channels if units == 512 else channels
+        expected += fan_in * units + units
+        channels = units
+    assert cifar == expected == a3_models.BASE_PARAMS_CIFAR10
     assert fashion < cifar
 
 
@@ -100,7 +109,12 @@ def test_bn_and_dropout_rules(keras, L):
 
 def test_rf_table_names_each_wrong_row_with_the_right_value():
     build = a3_models.build_reference
-    right = a3.expected_rf_rows(build((32, 32, 3)), required_only=True)
+    model = build((32, 32, 3))
+    right = a3.expected_rf_rows(model, required_only=True)
+    # the required rows are the convolutions and poolings, by Keras class
+    windows = {layer.name for layer in model.layers
+               if type(layer).__name__ in ("SeparableConv2D", "DepthwiseConv2D", "MaxPooling2D", "AveragePooling2D")}
+    assert windows and set(right) == windows
     a3.check_rf_table(right, build, (32, 32, 3))
     wrong = dict(right, sep2a=(16, 8))
     del wrong["pool2"]
@@ -113,6 +127,20 @@ def test_rf_table_names_each_wrong_row_with_the_right_value():
     # optional rows (BN, ReLU) are checked when given
     with pytest.raises(CheckFailed, match="sep1a_bn"):
         a3.check_rf_table(dict(right, sep1a_bn=(32, 1)), build, (32, 32, 3))
+
+
+def test_rf_table_of_a_model_with_an_unknown_layer_fails_as_a_check(keras, L):
+    class Mystery(L.Layer):
+        def call(self, x):
+            return x
+
+    def build(shape):
+        x = inputs = keras.Input(shape)
+        x = Mystery(name="mystery")(L.SeparableConv2D(4, 3)(x))
+        return keras.Model(inputs, L.Dense(10)(L.GlobalAveragePooling2D()(x)))
+
+    with pytest.raises(CheckFailed, match="'mystery'.*cannot be worked out|cannot be worked out.*'mystery'"):
+        a3.check_rf_table({}, build, (16, 16, 3))
 
 
 def _tiny(keras, L):
@@ -129,10 +157,10 @@ def test_train_or_load_saves_a_run_then_loads_it(keras, L, tmp_path, monkeypatch
 
     rng = np.random.default_rng(0)
     data = (rng.random((64, 8, 8, 1), dtype=np.float32), rng.integers(0, 10, 64))
-    monkeypatch.setattr(a3_models, "TRAINED_HERE", set())
+    monkeypatch.setattr(a3_runs, "TRAINED_HERE", set())
     run = a3_models.train_or_load("tiny", _tiny(keras, L), data, data, Budget(epochs=2, batch_size=32),
                                   "fashion_mnist", tmp_path, verbose=0)
-    assert not run.loaded and run.epochs == 2 and "tiny" in a3_models.TRAINED_HERE
+    assert not run.loaded and run.epochs == 2 and "tiny" in a3_runs.TRAINED_HERE
     record = json.loads((tmp_path / "tiny_history.json").read_text())
     assert record["dataset"] == "fashion_mnist" and record["params"] == run.model.count_params()
     assert (tmp_path / "tiny.weights.h5").exists()
@@ -152,6 +180,6 @@ def test_under_nbgrader_a_missing_run_is_an_error_not_a_training(keras, L, tmp_p
 
 
 def test_a_run_trained_while_grading_was_not_submitted(monkeypatch):
-    monkeypatch.setattr(a3_models, "TRAINED_HERE", {"separable"})
+    monkeypatch.setattr(a3_runs, "TRAINED_HERE", {"separable"})
     with pytest.raises(CheckFailed, match="was not submitted"):
         a3.check_run("separable", a3_models.build_reference, "fashion_mnist", submitted=True)

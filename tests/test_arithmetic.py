@@ -42,13 +42,20 @@ def test_walk_through_sizes():
     assert sizes == [10, 8, 6, 3, 1]
 
 
-def test_effective_kernel_of_dilated_kernels():
-    # a dilated kernel is an ordinary kernel with d-1 zeros between its taps
+def test_effective_kernel_of_dilated_kernels(tf):
+    """The span TensorFlow's dilated convolution really covers: a unit impulse shows up in
+    exactly that many outputs of a "valid" correlation with a kernel of ones."""
+    width = 40
     for k in range(1, 6):
         for d in range(1, 5):
-            inflated = np.zeros(d * (k - 1) + 1)
-            inflated[::d] = 1
-            assert ar.effective_kernel(k, d) == len(inflated)
+            x = np.zeros((1, 1, width, 1), "float32")
+            x[0, 0, width // 2, 0] = 1
+            y = tf.nn.conv2d(x, np.ones((1, k, 1, 1), "float32"), strides=1, padding="VALID", dilations=(1, d))
+            touched = np.flatnonzero(y.numpy()[0, 0, :, 0])
+            span = width - y.shape[2] + 1
+            assert ar.effective_kernel(k, d) == span, (k, d)
+            # the impulse reaches k outputs, d apart: the kernel's taps
+            assert len(touched) == k and set(np.diff(touched)) <= {d}, (k, d, touched)
 
 
 # ----------------------------------------------------------------------------- convolution

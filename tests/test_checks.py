@@ -151,14 +151,155 @@ def test_parameter_checks():
 
 
 # ----------------------------------------------------------------------------- A2
-def test_a2_checks_accept_the_reference_layers_wrapped_as_a_student_would():
+# Answers written as a student would, in plain numpy (loops, no course_utils.ops),
+# so that the checks compare them with the reference layers they were not built from.
+def conv_forward(x, w, b, stride=1, pad=0):
+    xp = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    kh, kw, _, f = w.shape
+    h_out, w_out = (xp.shape[1] - kh) // stride + 1, (xp.shape[2] - kw) // stride + 1
+    out = np.zeros((x.shape[0], h_out, w_out, f))
+    for i in range(h_out):
+        for j in range(w_out):
+            window = xp[:, i * stride:i * stride + kh, j * stride:j * stride + kw, :]
+            out[:, i, j, :] = np.tensordot(window, w, axes=([1, 2, 3], [0, 1, 2])) + b
+    return out, (x, w, stride, pad)
+
+
+def conv_backward(dout, cache, overwrite=False):
+    x, w, stride, pad = cache
+    xp = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    kh, kw = w.shape[:2]
+    dxp, dw = np.zeros_like(xp), np.zeros_like(w)
+    for i in range(dout.shape[1]):
+        for j in range(dout.shape[2]):
+            rows, cols = slice(i * stride, i * stride + kh), slice(j * stride, j * stride + kw)
+            contribution = np.tensordot(dout[:, i, j, :], w, axes=([1], [3]))
+            if overwrite:  # the classic mistake: overlapping windows overwrite instead of adding
+                dxp[:, rows, cols, :] = contribution
+            else:
+                dxp[:, rows, cols, :] += contribution
+            dw += np.tensordot(xp[:, rows, cols, :], dout[:, i, j, :], axes=([0], [0]))
+    dx = dxp[:, pad:xp.shape[1] - pad, pad:xp.shape[2] - pad, :]
+    return dx, dw, dout.sum(axis=(0, 1, 2))
+
+
+def maxpool_forward(x, pool, stride, average=False):
+    h_out, w_out = (x.shape[1] - pool) // stride + 1, (x.shape[2] - pool) // stride + 1
+    out = np.zeros((x.shape[0], h_out, w_out, x.shape[3]))
+    for i in range(h_out):
+        for j in range(w_out):
+            window = x[:, i * stride:i * stride + pool, j * stride:j * stride + pool, :]
+            out[:, i, j, :] = window.mean(axis=(1, 2)) if average else window.max(axis=(1, 2))
+    return out, (x, pool, stride)
+
+
+def maxpool_backward(dout, cache, spread=False):
+    x, pool, stride = cache
+    dx = np.zeros_like(x)
+    for i in range(dout.shape[1]):
+        for j in range(dout.shape[2]):
+            rows, cols = slice(i * stride, i * stride + pool), slice(j * stride, j * stride + pool)
+            window = x[:, rows, cols, :]
+            if spread:  # average pooling's gradient
+                mask = np.ones_like(window) / pool ** 2
+            else:
+                mask = window == window.max(axis=(1, 2), keepdims=True)
+            dx[:, rows, cols, :] += mask * dout[:, i:i + 1, j:j + 1, :]
+    return dx
+
+
+def batchnorm_forward(x, gamma, beta, eps, unbiased=False):
+    axes = tuple(range(x.ndim - 1))
+    mean = x.mean(axis=axes)
+    var = x.var(axis=axes, ddof=1 if unbiased else 0)
+    x_hat = (x - mean) / np.sqrt(var + eps)
+    return gamma * x_hat + beta, (x_hat, gamma, var, eps)
+
+
+def batchnorm_backward(dout, cache, forget_mean=False):
+    x_hat, gamma, var, eps = cache
+    axes = tuple(range(dout.ndim - 1))
+    centred = dout if forget_mean else dout - dout.mean(axis=axes)
+    dx = gamma / np.sqrt(var + eps) * (centred - x_hat * (dout * x_hat).mean(axis=axes))
+    return dx, (dout * x_hat).sum(axis=axes), dout.sum(axis=axes)
+
+
+CONV_CASES = [dict(x=(2, 5, 5, 2), w=(3, 3, 2, 3), stride=1, pad=1), dict(x=(1, 6, 7, 1), w=(2, 3, 1, 2),
+                                                                          stride=2, pad=0)]
+POOL_CASES = [dict(x=(2, 4, 4, 2), pool=2, stride=2), dict(x=(1, 5, 5, 1), pool=3, stride=1)]
+BN_SHAPES = [(8, 3), (4, 3, 3, 2)]
+
+
+def _fails(match, check, *args, **kwargs):
+    with pytest.raises(CheckFailed, match=match) as info:
+        check(*args, **kwargs)
+    return str(info.value)
+
+
+def test_a2_checks_accept_a_correct_numpy_answer(capsys):
+    checks.check_conv_forward(conv_forward, CONV_CASES)
+    checks.check_conv_backward(conv_forward, conv_backward, CONV_CASES)
+    checks.check_maxpool_forward(maxpool_forward, POOL_CASES)
+    checks.check_maxpool_backward(maxpool_forward, maxpool_backward, POOL_CASES)
+    checks.check_batchnorm_forward(batchnorm_forward, BN_SHAPES)
+    checks.check_batchnorm_backward(batchnorm_forward, batchnorm_backward, BN_SHAPES)
+    printed = capsys.readouterr().out
+    for name in ("conv_forward", "conv_backward", "maxpool_forward", "maxpool_backward", "batchnorm_forward",
+                 "batchnorm_backward"):
+        assert name in printed
+
+
+def test_a2_checks_reject_shape_and_value_mistakes():
+    def no_padding(x, w, b, stride=1, pad=0):
+        return conv_forward(x, w, b, stride, 0)
+
+    _fails("shape", checks.check_conv_forward, no_padding, CONV_CASES)
+    _fails("maximum", checks.check_maxpool_forward, lambda x, p, s: maxpool_forward(x, p, s, average=True),
+           POOL_CASES)
+    _fails("biased", checks.check_batchnorm_forward, lambda x, g, b, e: batchnorm_forward(x, g, b, e, unbiased=True),
+           BN_SHAPES)
+    _fails("pair", checks.check_conv_forward, lambda x, w, b, s, p: conv_forward(x, w, b, s, p)[0], CONV_CASES)
+
+
+def test_a2_checks_reject_gradient_only_mistakes():
+    """Right forward pass, wrong backward pass: each backward check fails on the gradient."""
+    message = _fails("dx", checks.check_conv_backward, conv_forward,
+                     lambda d, c: conv_backward(d, c, overwrite=True), CONV_CASES)
+    assert "add, do not overwrite" in message
+    message = _fails("dx", checks.check_maxpool_backward, maxpool_forward,
+                     lambda d, c: maxpool_backward(d, c, spread=True), POOL_CASES)
+    assert "only the input that won" in message
+    _fails("dx", checks.check_batchnorm_backward, batchnorm_forward,
+           lambda d, c: batchnorm_backward(d, c, forget_mean=True), BN_SHAPES)
+    _fails(r"\(dx, dw, db\)", checks.check_conv_backward, conv_forward, lambda d, c: conv_backward(d, c)[:2],
+           CONV_CASES)
+
+
+def test_the_numerical_gradient_catches_a_forward_pass_its_backward_does_not_match():
+    """The reference comparison cannot see a wrong forward pass whose cache is right;
+    the numerical gradient of the student's own forward pass does."""
+    def doubled_conv(x, w, b, stride=1, pad=0):
+        out, cache = conv_forward(x, w, b, stride, pad)
+        return 2 * out, cache
+
+    def doubled_bn(x, gamma, beta, eps):
+        out, cache = batchnorm_forward(x, gamma, beta, eps)
+        return 2 * out, cache
+
+    _fails(r"dx \(numerical gradient\)", checks.check_conv_backward, doubled_conv, conv_backward, CONV_CASES)
+    _fails(r"dx \(numerical gradient\)", checks.check_batchnorm_backward, doubled_bn, batchnorm_backward,
+           BN_SHAPES)
+    checks.check_conv_backward(doubled_conv, conv_backward, CONV_CASES, numerical=False)
+
+
+def test_a2_checks_refuse_the_reference_layers_wrapped_as_a_student_would():
     from course_utils import ops
 
-    def conv_forward(x, w, b, stride=1, pad=0):
+    def wrapped(x, w, b, stride=1, pad=0):
         return ops.conv2d_forward_naive(x, w, b, stride=stride, padding=pad)
 
     with pytest.raises(CheckFailed, match="uses 'ops' from course_utils.ops"):
-        checks.check_conv_forward(conv_forward, [dict(x=(1, 4, 4, 1), w=(2, 2, 1, 1), stride=1, pad=0)])
+        checks.check_conv_forward(wrapped, [dict(x=(1, 4, 4, 1), w=(2, 2, 1, 1), stride=1, pad=0)])
 
 
 def test_numpy_only_follows_helper_functions():

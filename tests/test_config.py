@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 
@@ -75,3 +77,37 @@ def test_strided_1x1_convolution_gradients_are_right(tf):
             expected = np.zeros_like(grad)
             expected[:, ::2, ::2, :] = 1  # each output pixel reads exactly one input pixel per channel
             np.testing.assert_array_equal(grad, expected, err_msg=f"size {size}, channels {channels}")
+
+
+def _import_course_utils(prelude: str, **env: str):
+    """``import course_utils`` in a fresh interpreter; returns (environment it leaves, warnings)."""
+    code = (
+        "import json, os, sys, types, warnings\n"
+        f"{prelude}\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        "    import course_utils\n"
+        "print(json.dumps([{k: os.environ.get(k) for k in ('TF_ENABLE_ONEDNN_OPTS', 'TF_CPP_MIN_LOG_LEVEL')},\n"
+        "                  [type(w.message).__name__ for w in caught]]))\n"
+    )
+    base = {k: v for k, v in os.environ.items() if k not in ("TF_ENABLE_ONEDNN_OPTS", "TF_CPP_MIN_LOG_LEVEL",
+                                                              "COURSE_TF_VERBOSE")}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            env={**base, **env})
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_the_onednn_setting_applies_with_verbose_logs_too():
+    (variables, caught) = _import_course_utils("")
+    assert variables == {"TF_ENABLE_ONEDNN_OPTS": "0", "TF_CPP_MIN_LOG_LEVEL": "3"} and caught == []
+    (variables, caught) = _import_course_utils("", COURSE_TF_VERBOSE="1")
+    assert variables == {"TF_ENABLE_ONEDNN_OPTS": "0", "TF_CPP_MIN_LOG_LEVEL": None} and caught == []
+
+
+def test_a_setting_too_late_or_turned_off_is_reported():
+    # TensorFlow already imported (a stand-in module: the variable is read at its import)
+    (variables, caught) = _import_course_utils("sys.modules['tensorflow'] = types.ModuleType('tensorflow')")
+    assert caught == ["OneDNNWarning"]
+    (variables, caught) = _import_course_utils("", TF_ENABLE_ONEDNN_OPTS="1")
+    assert variables["TF_ENABLE_ONEDNN_OPTS"] == "1" and caught == ["OneDNNWarning"]

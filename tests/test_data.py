@@ -171,9 +171,39 @@ def test_unknown_dataset_names_the_choices():
         data.load_dataset("imagenet")
 
 
-def test_status_lists_every_dataset():
+def _status_of(name):
     rows = {row["dataset"]: row for row in data.status()}
     assert set(rows) == set(data.DATASETS)
-    for row in rows.values():
-        assert row["available"] == data.is_available(row["dataset"])
-        assert row["available"] or row["how to get it"]
+    return rows[name]
+
+
+def test_status_follows_the_files_on_disk(monkeypatch, no_download, clean_cache, tmp_path):
+    """Each state is made with files; the row must say what loading then does."""
+    monkeypatch.setenv("COURSE_DATA_MIRROR", str(tmp_path / "mirror"))
+    target = data.cached_files("mnist")[0]
+    assert not target.exists()
+    clean_cache.append(target)
+    # nothing anywhere: missing, with the way to get it, and loading fails
+    row = _status_of("mnist")
+    assert (row["available"], row["where"], row["how to get it"]) == (False, "-", data.info("mnist").how_to_get)
+    with pytest.raises(data.DatasetUnavailable):
+        data.load_dataset("mnist")
+    # in a mirror: available from there, and loading works without a download
+    mirror = tmp_path / "mirror" / "mnist"
+    mirror.mkdir(parents=True)
+    arrays = {k: np.full((2, 28, 28) if k.startswith("x") else 2, i, np.uint8)
+              for i, k in enumerate(("x_train", "y_train", "x_test", "y_test"))}
+    np.savez(mirror / "mnist.npz", **arrays)
+    row = _status_of("mnist")
+    assert (row["available"], row["where"], row["how to get it"]) == (True, f"{mirror} (mirror)", "")
+    (x_train, _), _ = data.load_dataset("mnist")
+    np.testing.assert_array_equal(x_train, arrays["x_train"])
+    # a file in the Keras cache only: available from the cache
+    target.unlink()
+    (mirror / "mnist.npz").rename(target)
+    row = _status_of("mnist")
+    assert (row["available"], row["where"], row["how to get it"]) == (True, str(target.parent), "")
+    # a dangling link in the cache is not a dataset
+    target.unlink()
+    target.symlink_to(tmp_path / "gone.npz")
+    assert _status_of("mnist")["available"] is False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 
@@ -10,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from course_utils import params
+from course_utils import params, spec
 
 APPLICATIONS = ["VGG16", "VGG19", "ResNet50", "ResNet101", "MobileNet", "InceptionV3"]
 
@@ -49,6 +50,35 @@ def _formula_value(formula):
     if right:
         assert int(right) == value, formula
     return value
+
+
+def _formulas_equal_keras(model):
+    """Layer by layer, the formula from the layer's description alone equals Keras' weight count.
+
+    Keras' count comes from the weights it built; the formula is computed from the
+    spec with its weights removed, so it cannot fall back on those shapes. A layer
+    of a kind the formulas cover must also never take the weight-shape fallback in
+    the full table. Returns how many layers were checked.
+    """
+    net = spec.from_keras(model)
+    by_name = {layer.name: layer for layer in model.layers}
+    checked = 0
+    for s in net:
+        if s.kind not in params.FORMULA_KINDS or s.shared_with is not None:
+            continue
+        layer = by_name[s.name]
+        shown = params.layer_params(s, net)
+        assert shown.source == "formula", (
+            f"layer {s.name!r} ({s.type}): the formula disagrees with Keras' weights "
+            f"{[tuple(w.shape) for w in layer.weights]}; the table fell back to {shown.formula!r}")
+        alone = params.layer_params(dataclasses.replace(s, weights=None), net)
+        assert alone.params == layer.count_params() == _weights_size(layer.weights), (s.name, alone.formula)
+        assert _formula_value(alone.formula) == alone.params if alone.formula else alone.params == 0
+        if layer.trainable:
+            assert (alone.trainable, alone.non_trainable) == (_weights_size(layer.trainable_weights),
+                                                              _weights_size(layer.non_trainable_weights)), s.name
+        checked += 1
+    return checked
 
 
 # ----------------------------------------------------------------------------- the seed's example
@@ -91,6 +121,7 @@ def test_mobilenet_reduction_rejects_nonsense():
 @pytest.mark.parametrize("name", APPLICATIONS)
 def test_application_totals_equal_keras(name):
     model = _application(name)
+    assert _formulas_equal_keras(model) > 0
     table = params.parameter_table(model)
     assert table["params"].sum() == model.count_params()
     assert table["trainable"].sum() == _weights_size(model.trainable_weights)
@@ -149,6 +180,7 @@ def _random_model(keras, data):
 @given(data=st.data())
 def test_random_models_equal_keras(keras, data):
     model = _random_model(keras, data)
+    _formulas_equal_keras(model)
     table = params.parameter_table(model).set_index("layer")
     assert table["params"].sum() == model.count_params()
     assert table["trainable"].sum() == _weights_size(model.trainable_weights)
@@ -211,3 +243,14 @@ def test_teaching_lists_need_channels():
     # without an input size the MACs are unknown, the parameters are not
     table = params.parameter_table(["conv3-8"], input_channels=3)
     assert table["params"].tolist() == [3 * 3 * 3 * 8 + 8] and params.totals(table)["macs"] is None
+
+
+def test_weights_of_the_model_itself_are_listed_and_counted(keras):
+    x = keras.Input((6, 6, 2))
+    model = keras.Model(x, keras.layers.Conv2D(2, 3, name="c")(x))
+    model.add_weight(shape=(3,), name="scale", trainable=False)
+    net = spec.from_keras(model)
+    assert [(w.name, w.shape, w.trainable) for w in net.extra_weights] == [("scale", (3,), False)]
+    table = params.parameter_table(model).set_index("layer")
+    assert table.loc["(model weight) scale", ["params", "trainable", "non_trainable"]].tolist() == [3, 0, 3]
+    assert table["params"].sum() == model.count_params() == 3 * 3 * 2 * 2 + 2 + 3

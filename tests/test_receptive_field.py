@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from course_utils import receptive_field as rf
@@ -151,10 +151,40 @@ def _random_chain(keras, data, kinds, max_layers=6):
 STANDARD = ["conv", "dw", "sep", "maxpool", "avgpool", "pad", "crop", "bn_relu"]
 
 
+def _with_room_for_exact_units(keras, model, max_size=320):
+    """The same layers on an input tall and wide enough for padding-free units.
+
+    Only such units are checked exactly (measured box == analytical box); with
+    none, a check degrades to "measured inside analytical", which an RF that is
+    too large passes. The same layers (rebuilt from their configurations) are
+    put on a larger input, each axis growing by its RF, until the last layer has
+    padding-free units along both.
+    """
+    for _ in range(6):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", rf.AlignmentWarning)
+            analysis = rf.analyse(model)
+        field = analysis[analysis.last]
+        if field.h.valid and field.w.valid:
+            return model
+        h, w = model.inputs[0].shape[1:3]
+        h, w = (n if axis.valid else n + int(np.ceil(float(axis.rf))) for n, axis in ((h, field.h), (w, field.w)))
+        assume(max(h, w) <= max_size)
+        x = keras.Input((h, w, model.inputs[0].shape[-1]))
+        y = x
+        for layer in model.layers[1:]:
+            y = type(layer).from_config(layer.get_config())(y)
+        model = keras.Model(x, y)
+    assume(False)
+
+
 @SETTINGS
 @given(data=st.data())
 def test_random_networks_match_the_measurement(keras, data):
-    _boxes_agree(_random_chain(keras, data, STANDARD))
+    model = _with_room_for_exact_units(keras, _random_chain(keras, data, STANDARD))
+    analysis = _boxes_agree(model)
+    # the first and last padding-free units were measured exactly, not only "inside the box"
+    assert analysis.exact_checks >= 2, analysis.table().to_string()
 
 
 @SETTINGS
@@ -335,3 +365,26 @@ def test_errors_name_what_is_wrong(keras):
         rf.empirical_receptive_field(flat)
     with pytest.raises(UnsupportedLayerError, match="'swap'"):
         rf.receptive_field_table(keras.Sequential([keras.Input((8, 8, 1)), L.Permute((2, 1, 3), name="swap")]))
+
+
+def test_positive_linear_copy_is_linear_positive_and_leaves_the_model_alone(keras):
+    from course_utils.rf_probe import positive_linear_copy
+
+    L = keras.layers
+    x = keras.Input((10, 10, 2))
+    y = L.Conv2D(4, 3, activation="relu", name="c")(x)
+    y = L.MaxPooling2D(2)(L.BatchNormalization()(y))
+    y = L.Reshape((1, 1, 64))(L.Flatten()(y))  # fixes the channel count: a thin copy cannot be built
+    model = keras.Model(x, L.Conv2D(2, 1, name="head")(y))
+    before = [w.copy() for w in model.get_weights()]
+    copy = positive_linear_copy(model)
+    for old, new in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(old, new)
+    assert copy.get_layer("c").filters == 4  # copied at full width
+    assert all((w >= 0).all() for w in copy.get_weights())
+    ones = np.ones((1, 10, 10, 2), "float32")
+    out = np.asarray(copy(ones))
+    assert (out > 0).all()
+    np.testing.assert_allclose(np.asarray(copy(-ones)), -out, rtol=1e-5)  # linear: no ReLU, no max
+    thin = positive_linear_copy(keras.Sequential([keras.Input((8, 8, 3)), L.Conv2D(16, 3, name="c")]))
+    assert thin.get_layer("c").filters == 1

@@ -137,38 +137,44 @@ _LAYER = st.sampled_from(["conv", "pool", "dw", "sep", "tconv", "up", "pad", "cr
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(kinds=st.lists(_LAYER, min_size=1, max_size=6), ks=st.lists(st.integers(1, 4), min_size=6, max_size=6),
-       ss=st.lists(st.integers(1, 2), min_size=6, max_size=6), same=st.lists(st.booleans(), min_size=6, max_size=6),
-       h=st.integers(24, 40), w=st.integers(24, 40))
-def test_spec_sizes_equal_keras_sizes_for_random_models(keras, kinds, ks, ss, same, h, w):
-    """from_keras computes every size with course_utils.arithmetic and checks it against Keras."""
+@given(data=st.data(), kinds=st.lists(_LAYER, min_size=1, max_size=6), h=st.integers(24, 40), w=st.integers(24, 40))
+def test_spec_sizes_equal_keras_sizes_for_random_models(keras, data, kinds, h, w):
+    """from_keras checks every size it computes against Keras (it raises otherwise); the same
+    network rebuilt from its specs alone, without Keras, must get Keras' sizes.
+
+    Kernels are drawn non-square, and convolutions dilated (stride 1 then, as Keras requires).
+    """
     L = keras.layers
     x = keras.Input((h, w, 2))
     y = x
-    for kind, k, s, sm in zip(kinds, ks, ss, same):
-        pad = "same" if sm else "valid"
+    for kind in kinds:
+        k = (data.draw(st.integers(1, 4)), data.draw(st.integers(1, 4)))
+        s = data.draw(st.integers(1, 2))
+        d = (data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3))) if s == 1 else (1, 1)
+        pad = data.draw(st.sampled_from(["same", "valid"]))
         n = min(y.shape[1], y.shape[2])
-        if kind in ("conv", "dw", "sep", "pool") and pad == "valid" and k > n:
+        span = max(dk * (kk - 1) + 1 for kk, dk in zip(k, d))
+        if kind in ("conv", "dw", "sep", "pool") and pad == "valid" and span > n:
             continue
         layer = {
-            "conv": lambda: L.Conv2D(3, k, strides=s, padding=pad),
+            "conv": lambda: L.Conv2D(3, k, strides=s, dilation_rate=d, padding=pad),
             "pool": lambda: L.MaxPooling2D(k, strides=s, padding=pad),
-            "dw": lambda: L.DepthwiseConv2D(k, strides=s, padding=pad),
-            "sep": lambda: L.SeparableConv2D(3, k, strides=s, padding=pad),
+            "dw": lambda: L.DepthwiseConv2D(k, strides=s, dilation_rate=d, padding=pad),
+            "sep": lambda: L.SeparableConv2D(3, k, strides=s, dilation_rate=d, padding=pad),
             "tconv": lambda: L.Conv2DTranspose(3, k, strides=s, padding=pad),
-            "up": lambda: L.UpSampling2D(s),
-            "pad": lambda: L.ZeroPadding2D(((k, 0), (1, s))),
-            "crop": lambda: L.Cropping2D(((min(k, n // 3), 1), (0, s))),
+            "up": lambda: L.UpSampling2D((s, data.draw(st.integers(1, 2)))),
+            "pad": lambda: L.ZeroPadding2D(((k[0], 0), (1, s))),
+            "crop": lambda: L.Cropping2D(((min(k[0], n // 3), 1), (0, s))),
             "bn": lambda: L.BatchNormalization(),
         }[kind]()
         y = layer(y)
     model = keras.Model(x, y)
     net = spec.from_keras(model)
-    for layer in model.layers[1:]:
-        assert net[layer.name].out_hw == tuple(layer.output.shape[1:3])
-    # the same network rebuilt from its specs, without Keras, gets the same sizes
     rebuilt = spec.from_list(net.layers[1:], input_size=(h, w), input_channels=2)
-    assert [s.out_hw for s in rebuilt] == [s.out_hw for s in net]
+    assert [s.name for s in rebuilt][1:] == [layer.name for layer in model.layers[1:]]
+    for layer, s in zip(model.layers[1:], rebuilt.layers[1:]):
+        assert (s.out_hw, s.channels) == (tuple(layer.output.shape[1:3]), layer.output.shape[-1]), \
+            (layer.name, s.describe())
 
 
 def test_nested_models_shared_layers_and_ops(keras):

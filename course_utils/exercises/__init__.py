@@ -8,7 +8,9 @@ exercises as :class:`Exercise` objects. In a notebook::
     nb01.output_size.check(answer)    # prints at once whether it is right, with a hint if not
 
 A check is a function that raises ``AssertionError`` with a helpful message
-(a hint, never the answer) when the answer is wrong; the same check functions
+(a hint, never the answer) when the answer is wrong, always explicitly
+(:func:`require`, never a bare ``assert``, so that the checks still decide
+under ``python -O``); the same check functions
 are what the autograder calls for the graded assignments (course_utils.checks).
 Solutions are revealed in the notebook's markdown (a ``<details>`` block), so a
 student decides when to look.
@@ -64,15 +66,29 @@ class Exercise:
         return result
 
 
+def require(condition: Any, message: str) -> None:
+    """Raise ``AssertionError(message)`` unless ``condition`` holds.
+
+    An ``assert`` statement would do the same, except under ``python -O`` (or
+    ``PYTHONOPTIMIZE``), where it is removed and every wrong answer would pass.
+    """
+    if not condition:
+        raise AssertionError(message)
+
+
 def as_int(answer: Any, what: str) -> int:
     """``answer`` as an int, or AssertionError saying that ``what`` is a whole number."""
-    assert isinstance(answer, (int, np.integer)) and not isinstance(answer, bool), (
-        f"{what} is a whole number: give an int, not {type(answer).__name__}.")
+    require(isinstance(answer, (int, np.integer)) and not isinstance(answer, bool), (
+        f"{what} is a whole number: give an int, not {type(answer).__name__}."))
     return int(answer)
 
 
-def expect_equal(answer: Any, expected: Any, hint: str) -> None:
+def expect_equal(answer: Any, expected: Any, hint: str, mistakes: dict[Any, str] | None = None) -> None:
     """Raise AssertionError with ``hint`` unless ``answer`` equals ``expected``.
+
+    ``mistakes`` maps typical wrong answers to what each one tells about the mistake;
+    an answer equal to one of them gets that explanation instead of ``hint`` (a key
+    equal to ``expected`` is ignored, so a case where two formulas agree is right).
 
     The comparison is the autograder's (:func:`course_utils.checks.check_equal`):
     numbers to a tiny relative tolerance, containers element by element, and
@@ -80,4 +96,7 @@ def expect_equal(answer: Any, expected: Any, hint: str) -> None:
     """
     from course_utils import checks
 
+    for wrong, why in (mistakes or {}).items():
+        if wrong != expected and type(answer) is type(wrong) and answer == wrong:
+            raise AssertionError(why)
     checks.check_equal(answer, expected, "answer", hint)

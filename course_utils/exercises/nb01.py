@@ -10,7 +10,7 @@ import numpy as np
 
 from course_utils import arithmetic
 from course_utils import params as course_params
-from course_utils.exercises import Exercise, as_int, expect_equal
+from course_utils.exercises import Exercise, as_int, expect_equal, require
 
 __all__ = [
     "KERNEL",
@@ -37,10 +37,7 @@ def _check_output_size(answer) -> None:
         arithmetic.conv_output_size(n, k, s, 0): "you left out the padding: it adds p zeros on *both* sides.",
         arithmetic.conv_output_size(n, k, 1, p): "that is the stride-1 size: the window moves s pixels at a time.",
     }
-    wrong.pop(expected, None)
-    if got in wrong:
-        raise AssertionError(wrong[got])
-    expect_equal(got, expected, "n_out = floor((n + 2p - k) / s) + 1.")
+    expect_equal(got, expected, "n_out = floor((n + 2p - k) / s) + 1.", wrong)
 
 
 output_size = Exercise(
@@ -53,7 +50,7 @@ output_size = Exercise(
 # ----------------------------------------------------------------------------- 2
 def _check_true_convolution(answer) -> None:
     w = np.asarray(answer, dtype=float)
-    assert w.shape == KERNEL.shape, f"the kernel passed to conv2d has the shape of V, {KERNEL.shape}; got {w.shape}."
+    require(w.shape == KERNEL.shape, f"the kernel passed to conv2d has the shape of V, {KERNEL.shape}; got {w.shape}.")
     expected = KERNEL[::-1, ::-1]
     if np.array_equal(w, KERNEL):
         raise AssertionError("that is V itself: conv2d slides it without flipping, which is cross-correlation.")
@@ -61,7 +58,7 @@ def _check_true_convolution(answer) -> None:
         raise AssertionError("a transpose swaps rows and columns; the convolution reflects the kernel instead.")
     if np.array_equal(w, KERNEL[::-1]) or np.array_equal(w, KERNEL[:, ::-1]):
         raise AssertionError("you flipped one axis only: V(i - m, j - n) runs backwards along both.")
-    assert np.allclose(w, expected), "Hint: compare h = sum I(m+i, n+j) W(m, n) with h = sum I(i-m, j-n) V(m, n)."
+    require(np.allclose(w, expected), "Hint: compare h = sum I(m+i, n+j) W(m, n) with h = sum I(i-m, j-n) V(m, n).")
 
 
 true_convolution = Exercise(
@@ -74,12 +71,12 @@ true_convolution = Exercise(
 
 # ----------------------------------------------------------------------------- 3
 def _check_same_padding(answer) -> None:
-    assert callable(answer), "answer should be a function same_padding(k) returning an int."
+    require(callable(answer), "answer should be a function same_padding(k) returning an int.")
     for k in (1, 3, 5, 7, 9, 11):
         p = answer(k)
-        assert isinstance(p, (int, np.integer)) and not isinstance(p, bool), (
-            f"same_padding({k}) returned {type(p).__name__}: padding is a whole number of pixels (use //).")
-        assert p >= 0, f"same_padding({k}) returned {p}: padding adds zeros, it cannot be negative."
+        require(isinstance(p, (int, np.integer)) and not isinstance(p, bool), (
+            f"same_padding({k}) returned {type(p).__name__}: padding is a whole number of pixels (use //)."))
+        require(p >= 0, f"same_padding({k}) returned {p}: padding adds zeros, it cannot be negative.")
         for n in (k, 10, 28, 33):
             got = arithmetic.conv_output_size(n, k, 1, int(p))
             if got != n:
@@ -107,9 +104,7 @@ def _check_pointwise_params(answer) -> None:
                       "every input channel.",
         c_in * c_out * 9 + c_out: "that is a 3x3 kernel; a pointwise convolution is 1x1.",
     }
-    if got in wrong:
-        raise AssertionError(wrong[got])
-    expect_equal(got, expected, "a 1x1 convolution is a Dense layer applied at every pixel.")
+    expect_equal(got, expected, "a 1x1 convolution is a Dense layer applied at every pixel.", wrong)
 
 
 pointwise_params = Exercise(
@@ -123,9 +118,9 @@ pointwise_params = Exercise(
 def _check_conv2d_layer(answer) -> None:
     import keras
 
-    assert isinstance(answer, keras.layers.Conv2D) and type(answer) is keras.layers.Conv2D, (
-        f"give a keras.layers.Conv2D(...) layer, not {type(answer).__name__}.")
-    assert tuple(answer.kernel_size) == (3, 3), f"use a 3x3 kernel, not {tuple(answer.kernel_size)}."
+    require(isinstance(answer, keras.layers.Conv2D) and type(answer) is keras.layers.Conv2D, (
+        f"give a keras.layers.Conv2D(...) layer, not {type(answer).__name__}."))
+    require(tuple(answer.kernel_size) == (3, 3), f"use a 3x3 kernel, not {tuple(answer.kernel_size)}.")
     shape = tuple(answer.compute_output_shape((1, 32, 32, 16)))
     if shape[-1] != 32:
         raise AssertionError(f"your layer makes {shape[-1]} channels: the number of output channels is `filters`.")
@@ -135,8 +130,8 @@ def _check_conv2d_layer(answer) -> None:
         raise AssertionError(f"{size}x{size}: with 'valid' padding the output loses the border; pad the input.")
     if size in (arithmetic.conv_output_size(n, 3, 1, "valid"), n):
         raise AssertionError("the output is (almost) as large as the input: set the stride.")
-    assert shape[1:3] == (target, target), (
-        f"your layer gives {shape[1]}x{shape[2]}; aim for {target}x{target} (the input halved).")
+    require(shape[1:3] == (target, target), (
+        f"your layer gives {shape[1]}x{shape[2]}; aim for {target}x{target} (the input halved)."))
 
 
 conv2d_layer = Exercise(

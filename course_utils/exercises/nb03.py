@@ -11,7 +11,7 @@ import numpy as np
 
 from course_utils import arithmetic, ops, params
 from course_utils import receptive_field as rfm
-from course_utils.exercises import Exercise
+from course_utils.exercises import Exercise, require
 from course_utils.models import context_layers
 from course_utils.plots.dilated import dilation_footprint
 
@@ -24,7 +24,7 @@ GRIDDING_STACKS = {"A": (1, 2, 4), "B": (2, 2, 2), "C": (1, 2, 3), "D": (2, 4, 8
 
 
 def _check_span(answer) -> None:
-    assert callable(answer), "answer should be a function span(k, d) returning an int."
+    require(callable(answer), "answer should be a function span(k, d) returning an int.")
     for k in (3, 2, 5, 1, 4, 6, 7):
         for d in range(1, 7):
             got, expected = answer(k, d), arithmetic.effective_kernel(k, d)
@@ -53,8 +53,8 @@ def _check_stack_rf(answer) -> None:
                              "pixel per layer: start from 1 and add (k_eff - 1) for every layer.")
     if answer == (expected, expected) or answer == f"{expected}x{expected}":
         raise AssertionError("give one number, the side of the square receptive field.")
-    assert answer == expected, ("start from rf = 1 and add (k_eff - 1) * jump for every layer; here "
-                                "jump stays 1 (no stride) and k_eff = k + (k - 1)(d - 1).")
+    require(answer == expected, ("start from rf = 1 and add (k_eff - 1) * jump for every layer; here "
+                                "jump stays 1 (no stride) and k_eff = k + (k - 1)(d - 1)."))
 
 
 def _weights_only(c: int) -> int:
@@ -63,7 +63,7 @@ def _weights_only(c: int) -> int:
 
 
 def _check_module_weights(answer) -> None:
-    assert callable(answer), "answer should be a function module_weights(C) returning an int."
+    require(callable(answer), "answer should be a function module_weights(C) returning an int.")
     for c in (3, 8, 21, 64, 1, 2):
         got, expected = answer(c), _weights_only(c)
         if got == expected:
@@ -82,14 +82,14 @@ def _check_gridding(answer) -> None:
     except TypeError:
         raise AssertionError("answer with a set of letters, e.g. {'A', 'B'}.") from None
     unknown = chosen - set(GRIDDING_STACKS)
-    assert not unknown, f"{sorted(unknown)} are not among the stacks {sorted(GRIDDING_STACKS)}."
+    require(not unknown, f"{sorted(unknown)} are not among the stacks {sorted(GRIDDING_STACKS)}.")
     full = {name for name, dil in GRIDDING_STACKS.items() if np.all(dilation_footprint(dil) > 0)}
     wrong_in, missing = sorted(chosen - full), sorted(full - chosen)
     if wrong_in:
         raise AssertionError(f"{', '.join(wrong_in)} leave(s) holes. When every dilation of a stack is a "
                              "multiple of some g > 1, which input offsets can the stack ever reach?")
-    assert not missing, (f"you missed {len(missing)} stack(s) that read every pixel. Draw the 1-D footprint: "
-                         "can the layers fill the gaps that a larger dilation leaves?")
+    require(not missing, (f"you missed {len(missing)} stack(s) that read every pixel. Draw the 1-D footprint: "
+                         "can the layers fill the gaps that a larger dilation leaves?"))
 
 
 def _read_pixel(y: int, x: int, i: int, j: int, s: int, d: int) -> tuple[int, int]:
@@ -104,7 +104,7 @@ def _read_pixel(y: int, x: int, i: int, j: int, s: int, d: int) -> tuple[int, in
 
 
 def _check_tap_position(answer) -> None:
-    assert callable(answer), "answer should be a function read(y, x, i, j, s, d) returning (row, col)."
+    require(callable(answer), "answer should be a function read(y, x, i, j, s, d) returning (row, col).")
     for y, x, i, j, s, d in [(0, 0, 1, 2, 1, 1), (2, 1, 1, 1, 1, 1), (1, 2, 2, 0, 2, 1),
                              (1, 1, 2, 2, 1, 2), (2, 0, 1, 2, 2, 3), (0, 3, 2, 1, 3, 2)]:
         got, expected = tuple(answer(y, x, i, j, s, d)), _read_pixel(y, x, i, j, s, d)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from course_utils import arithmetic, ops
-from course_utils.exercises import Exercise
+from course_utils.exercises import Exercise, require
 from course_utils.plots.transposed import overlap_map
 
 __all__ = ["SIZE_CASE", "SCATTER_X", "SCATTER_K", "PAIRS", "output_size", "scatter", "keras_kernel_shape",
@@ -35,7 +35,7 @@ def _check_output_size(answer) -> None:
                              "on the right).")
     if answer == expected + 2 * p:
         raise AssertionError("close: in a transposed convolution the padding p *removes* p rows on each side.")
-    assert answer == expected, "use n_out = (n - 1)*s + k - 2p + output_padding, term by term."
+    require(answer == expected, "use n_out = (n - 1)*s + k - 2p + output_padding, term by term.")
 
 
 def _transposed(x: np.ndarray, k: np.ndarray, stride: int = 1) -> np.ndarray:
@@ -46,14 +46,14 @@ def _transposed(x: np.ndarray, k: np.ndarray, stride: int = 1) -> np.ndarray:
 def _check_scatter(answer) -> None:
     got = np.asarray(answer, dtype=float)
     expected = _transposed(SCATTER_X, SCATTER_K)
-    assert got.shape == expected.shape, (
+    require(got.shape == expected.shape, (
         f"your array has shape {got.shape}. With stride 1 and no padding the output side is "
-        "(n - 1)*1 + k: each 2x2 copy of the kernel is shifted by one pixel.")
+        "(n - 1)*1 + k: each 2x2 copy of the kernel is shifted by one pixel."))
     if np.allclose(got, _transposed(SCATTER_X, SCATTER_K[::-1, ::-1])) and not np.allclose(got, expected):
         raise AssertionError("you rotated the kernel. In the scatter view nothing is rotated: x[i, j] * K "
                              "is written, as it is, with its top-left corner at (i, j).")
-    assert np.allclose(got, expected), ("write one 3x3 array per input pixel holding x[i, j] * K at (i, j) "
-                                        "and zeros elsewhere, then add the four arrays.")
+    require(np.allclose(got, expected), ("write one 3x3 array per input pixel holding x[i, j] * K at (i, j) "
+                                        "and zeros elsewhere, then add the four arrays."))
 
 
 def _kernel_shape(filters: int, kernel: int, channels: int) -> tuple[int, ...]:
@@ -73,7 +73,7 @@ def _check_keras_kernel_shape(answer) -> None:
     if got == _kernel_shape(8, 3, 16)[:2] + _kernel_shape(8, 3, 16)[2:][::-1]:
         raise AssertionError("that is the layout of a Conv2D kernel. Conv2DTranspose stores the kernel of "
                              "the convolution it transposes, which maps the *output* channels back to the input.")
-    assert got == expected, "a Keras kernel starts with (kh, kw); think about which channels come next."
+    require(got == expected, "a Keras kernel starts with (kh, kw); think about which channels come next.")
 
 
 def _even(k: int, s: int) -> bool:
@@ -89,22 +89,22 @@ def _check_even_overlap(answer) -> None:
     except TypeError:
         raise AssertionError("answer with a set of letters, e.g. {'A', 'B'}.") from None
     unknown = chosen - set(PAIRS)
-    assert not unknown, f"{sorted(unknown)} are not among the pairs {sorted(PAIRS)}."
+    require(not unknown, f"{sorted(unknown)} are not among the pairs {sorted(PAIRS)}.")
     even = {name for name, (k, s) in PAIRS.items() if _even(k, s)}
     if chosen - even:
         raise AssertionError(f"{', '.join(sorted(chosen - even))}: some output pixels there receive more inputs "
                              "than their neighbours. Count how many kernel copies cover one pixel, along one axis.")
-    assert not (even - chosen), (f"{len(even - chosen)} more pair(s) overlap evenly. Along one axis a copy "
-                                 "starts every s pixels and is k pixels long: when does that tile evenly?")
+    require(not (even - chosen), (f"{len(even - chosen)} more pair(s) overlap evenly. Along one axis a copy "
+                                 "starts every s pixels and is k pixels long: when does that tile evenly?"))
 
 
 def _check_same_output_padding(answer) -> None:
     target, n, k, s = 7, 4, 3, 2
     valid = [op for op in range(s) if arithmetic.transposed_conv_output_size(n, k, s, "same", op) == target]
-    assert isinstance(answer, (int, np.integer)) and not isinstance(answer, bool), "answer with an int."
-    assert 0 <= answer < s, "output_padding must be smaller than the stride."
-    assert answer in valid, ("with padding='same' and output_padding given, Keras computes "
-                             "(n - 1)*s + (k % 2) + output_padding. Solve for output_padding.")
+    require(isinstance(answer, (int, np.integer)) and not isinstance(answer, bool), "answer with an int.")
+    require(0 <= answer < s, "output_padding must be smaller than the stride.")
+    require(answer in valid, ("with padding='same' and output_padding given, Keras computes "
+                             "(n - 1)*s + (k % 2) + output_padding. Solve for output_padding."))
 
 
 output_size = Exercise(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from course_utils import params as course_params
-from course_utils.exercises import Exercise, as_int, expect_equal
+from course_utils.exercises import Exercise, as_int, expect_equal, require
 
 __all__ = [
     "RANK_ONE_KERNEL",
@@ -42,10 +42,9 @@ def _check_separable_params(answer) -> None:
         k * k * c_out + c_in * c_out: "the depthwise stage has one 5x5 filter per *input* channel, "
                                       "not per output channel.",
     }
-    if n in wrong:
-        raise AssertionError(wrong[n])
     expect_equal(n, c.separable, "count the depthwise stage (one k x k filter per input channel) and the "
-                                 "pointwise stage (a 1x1 kernel for every input-output channel pair), then add.")
+                                 "pointwise stage (a 1x1 kernel for every input-output channel pair), then add.",
+                 wrong)
 
 
 separable_params = Exercise(
@@ -69,10 +68,8 @@ def _check_grouped_params(answer) -> None:
                                             "or the groups divided out twice: there are 4 groups side by side.",
         expected + c_out: "leave the biases out.",
     }
-    if n in wrong:
-        raise AssertionError(wrong[n])
     expect_equal(n, expected, "a grouped convolution is `groups` small convolutions side by side, each from "
-                              "C_in/groups to C_out/groups channels.")
+                              "C_in/groups to C_out/groups channels.", wrong)
 
 
 grouped_params = Exercise(
@@ -91,12 +88,12 @@ def _separable_ratio(c_in: int, n: int, dk: int, m: int) -> float:
 
 
 def _check_reduction_with_multiplier(answer) -> None:
-    assert callable(answer), "answer should be a function reduction(n, dk, m) returning a float."
+    require(callable(answer), "answer should be a function reduction(n, dk, m) returning a float.")
     cases = [(16, 32, 3, 1), (8, 64, 5, 1), (16, 32, 3, 2), (32, 10, 3, 4), (3, 128, 7, 3), (64, 64, 1, 2)]
     for c_in, n, dk, m in cases:
         expected = _separable_ratio(c_in, n, dk, m)
         value = answer(n, dk, m)
-        assert value is not None, "your function returned None: put your formula in place of None."
+        require(value is not None, "your function returned None: put your formula in place of None.")
         got = float(value)
         if not np.isclose(got, expected, rtol=1e-9, atol=0):
             if m == 1:
@@ -124,14 +121,14 @@ def _check_rank_one_factors(answer) -> None:
     except (TypeError, ValueError):
         raise AssertionError("answer should be a pair (column, row) of two length-3 sequences.") from None
     column, row = np.asarray(column, dtype=float), np.asarray(row, dtype=float)
-    assert column.shape == (3,) and row.shape == (3,), (
-        f"column and row should both have 3 entries, yours have shapes {column.shape} and {row.shape}.")
+    require(column.shape == (3,) and row.shape == (3,), (
+        f"column and row should both have 3 entries, yours have shapes {column.shape} and {row.shape}."))
     product = np.outer(column, row)
     if np.allclose(product, RANK_ONE_KERNEL.T):
         raise AssertionError("you swapped them: np.outer(column, row) has the column's entries down the rows.")
-    assert np.allclose(product, RANK_ONE_KERNEL), (
+    require(np.allclose(product, RANK_ONE_KERNEL), (
         "np.outer(column, row) should equal RANK_ONE_KERNEL. Every row of the kernel is a multiple of the "
-        "same row vector; the multiples, read top to bottom, form the column.")
+        "same row vector; the multiples, read top to bottom, form the column."))
 
 
 rank_one_factors = Exercise(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from course_utils.exercises import Exercise
+from course_utils.exercises import Exercise, require
 from course_utils.ops import batchnorm_forward, conv2d_forward, dropout_forward
 
 __all__ = ["BATCH_MEAN", "MOMENTUM", "STEPS", "bn_parameters", "dropout_scale", "fold_batchnorm", "moving_mean"]
@@ -69,9 +69,9 @@ def _check_moving_mean(answer) -> None:
     if np.isclose(value, BATCH_MEAN * MOMENTUM**STEPS, rtol=1e-6):
         raise AssertionError("momentum**steps is the weight left on the *initial* moving mean (0), "
                              "not on the batch mean.")
-    assert np.isclose(value, expected, rtol=1e-6, atol=1e-9), (
+    require(np.isclose(value, expected, rtol=1e-6, atol=1e-9), (
         "start from moving_mean = 0 and apply moving = moving * momentum + batch_mean * (1 - momentum) "
-        f"{STEPS} times (or find the closed form of that geometric series).")
+        f"{STEPS} times (or find the closed form of that geometric series)."))
 
 
 moving_mean = Exercise(
@@ -98,8 +98,8 @@ def _check_dropout_scale(answer) -> None:
     if np.isclose(value, 1.0):
         raise AssertionError("without a scale the expected output in training would be smaller than at "
                              "inference, where nothing is dropped.")
-    assert np.isclose(value, expected), ("with keep probability p, a kept unit times the factor, "
-                                         "averaged over the masks, must give back the unit.")
+    require(np.isclose(value, expected), ("with keep probability p, a kept unit times the factor, "
+                                         "averaged over the masks, must give back the unit."))
 
 
 dropout_scale = Exercise(
@@ -111,8 +111,8 @@ dropout_scale = Exercise(
 
 # ----------------------------------------------------------------------------- 4
 def _check_fold_batchnorm(answer) -> None:
-    assert callable(answer), ("answer should be a function fold(w, b, gamma, beta, mean, var, eps) "
-                              "returning (w_folded, b_folded).")
+    require(callable(answer), ("answer should be a function fold(w, b, gamma, beta, mean, var, eps) "
+                              "returning (w_folded, b_folded)."))
     rng = np.random.default_rng(6)
     for kh, c_in, c_out in ((3, 2, 4), (1, 3, 5), (5, 1, 2)):
         x = rng.standard_normal((2, 7, 7, c_in))
@@ -129,9 +129,9 @@ def _check_fold_batchnorm(answer) -> None:
         except (TypeError, ValueError):
             raise AssertionError("fold should return a pair (w_folded, b_folded).") from None
         w_f, b_f = np.asarray(w_f, dtype=float), np.asarray(b_f, dtype=float)
-        assert w_f.shape == w.shape and b_f.shape == b.shape, (
+        require(w_f.shape == w.shape and b_f.shape == b.shape, (
             f"w_folded should keep w's shape {w.shape} and b_folded b's shape {b.shape}; "
-            f"yours are {w_f.shape} and {b_f.shape}.")
+            f"yours are {w_f.shape} and {b_f.shape}."))
         got, _ = conv2d_forward(x, w_f, b_f)
         if not np.allclose(got, expected, atol=1e-8):
             scale_only = np.allclose(got - got.mean(axis=(0, 1, 2)), expected - expected.mean(axis=(0, 1, 2)),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from course_utils.exercises import Exercise
+from course_utils.exercises import Exercise, require
 from course_utils.ops import conv2d_backward, conv2d_forward, max_pool_backward, max_pool_forward
 
 __all__ = ["INPUT", "KERNEL", "UPSTREAM", "POOL_INPUT", "POOL_UPSTREAM",
@@ -31,8 +31,8 @@ def _conv_grads(x, w, dout):
 
 def _as_matrix(answer, shape, what: str) -> np.ndarray:
     array = np.asarray(answer, dtype=float)
-    assert array.shape == shape, (f"{what} should have shape {shape}, yours has shape {array.shape}. "
-                                  "A gradient always has the shape of the thing it differentiates.")
+    require(array.shape == shape, (f"{what} should have shape {shape}, yours has shape {array.shape}. "
+                                  "A gradient always has the shape of the thing it differentiates."))
     return array
 
 
@@ -42,9 +42,9 @@ def _check_weight_gradient(answer) -> None:
     if np.allclose(dw, expected[::-1, ::-1]):
         raise AssertionError("your matrix is the right one rotated by 180 degrees. dE/dW is a "
                              "*correlation* of the input with dE/dH: slide dE/dH over H^{l-1} without flipping it.")
-    assert np.allclose(dw, expected), (
+    require(np.allclose(dw, expected), (
         "dE/dw_rs = sum over m, n of dE/dh_mn * h^{l-1}_{r+m-1, s+n-1}: place dE/dH (2x2) on the "
-        "input at offset (r, s), multiply element by element and add.")
+        "input at offset (r, s), multiply element by element and add."))
 
 
 def _check_input_gradient(answer) -> None:
@@ -54,36 +54,36 @@ def _check_input_gradient(answer) -> None:
     if np.allclose(dx, unrotated) and not np.allclose(dx, expected):
         raise AssertionError("almost: you used the kernel as it is. In the full convolution the kernel "
                              "is rotated by 180 degrees (flip rows and columns).")
-    assert np.allclose(dx, expected), (
+    require(np.allclose(dx, expected), (
         "pad dE/dH with k-1 = 1 zeros on every side (it becomes 4x4), rotate the kernel by 180 "
-        "degrees and slide it over the padded gradient; each position gives one entry.")
+        "degrees and slide it over the padded gradient; each position gives one entry."))
 
 
 def _check_maxpool_gradient(answer) -> None:
     dx = _as_matrix(answer, POOL_INPUT.shape, "dE/dH^{l-1}")
     out, cache = max_pool_forward(POOL_INPUT[None, :, :, None], 2)
     expected = max_pool_backward(POOL_UPSTREAM[None, :, :, None], cache)[0, :, :, 0]
-    assert np.count_nonzero(dx) <= np.count_nonzero(expected), (
+    require(np.count_nonzero(dx) <= np.count_nonzero(expected), (
         "too many non-zero entries: in each 2x2 window only the input that won the max gets gradient; "
-        "the other three get 0 (spreading it evenly would be average pooling).")
-    assert np.allclose(dx, expected), (
-        "find the largest value of each 2x2 window and give it the upstream gradient of that window.")
+        "the other three get 0 (spreading it evenly would be average pooling)."))
+    require(np.allclose(dx, expected), (
+        "find the largest value of each 2x2 window and give it the upstream gradient of that window."))
 
 
 def _check_input_gradient_function(answer) -> None:
-    assert callable(answer), "answer should be a function input_gradient(dout, w) returning an array."
+    require(callable(answer), "answer should be a function input_gradient(dout, w) returning an array.")
     rng = np.random.default_rng(7)
     for n, k in ((3, 2), (5, 3), (6, 2), (4, 4)):
         x = rng.standard_normal((n, n))
         w = rng.standard_normal((k, k))
         dout = rng.standard_normal((n - k + 1, n - k + 1))
         dx = np.asarray(answer(dout.copy(), w.copy()), dtype=float)
-        assert dx.shape == (n, n), (f"for a {n}x{n} input and a {k}x{k} kernel your function returned shape "
-                                    f"{dx.shape}; pad dout by k-1 on every side so the result is {n}x{n}.")
+        require(dx.shape == (n, n), (f"for a {n}x{n} input and a {k}x{k} kernel your function returned shape "
+                                    f"{dx.shape}; pad dout by k-1 on every side so the result is {n}x{n}."))
         expected = _conv_grads(x, w, dout)[0]
-        assert np.allclose(dx, expected), (
+        require(np.allclose(dx, expected), (
             f"wrong values for a {n}x{n} input and a {k}x{k} kernel: check that you rotate w by 180 "
-            "degrees and correlate it with the zero-padded dout.")
+            "degrees and correlate it with the zero-padded dout."))
 
 
 weight_gradient = Exercise(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from course_utils.exercises import Exercise, expect_equal
+from course_utils.exercises import Exercise, expect_equal, require
 
 __all__ = ["dense_channels", "grouped_saving", "vgg_saving", "dense_to_conv"]
 
@@ -60,21 +60,21 @@ def _check_vgg_saving(answer) -> None:
 
 
 def _check_dense_to_conv(answer) -> None:
-    assert callable(answer), "answer should be a function dense_to_conv(kernel, feature_shape)."
+    require(callable(answer), "answer should be a function dense_to_conv(kernel, feature_shape).")
     rng = np.random.default_rng(0)
     for h, w, c, units in ((5, 5, 16, 32), (3, 4, 2, 5), (1, 1, 8, 3)):
         kernel = rng.standard_normal((h * w * c, units))
         result = np.asarray(answer(kernel.copy(), (h, w, c)))
-        assert result.shape == (h, w, c, units), (
+        require(result.shape == (h, w, c, units), (
             f"for a {h}x{w}x{c} feature map and {units} units the conv kernel must have shape "
-            f"(h, w, c, units) = {(h, w, c, units)}, yours is {result.shape}.")
+            f"(h, w, c, units) = {(h, w, c, units)}, yours is {result.shape}."))
         nchw = kernel.reshape(c, h, w, units).transpose(1, 2, 0, 3)
         if not np.allclose(result, kernel.reshape(h, w, c, units)) and np.allclose(result, nchw):
             raise AssertionError("that is the PyTorch (channels-first) order. Keras' Flatten reads an NHWC map "
                                  "row by row, channels fastest.")
-        assert np.allclose(result, kernel.reshape(h, w, c, units)), (
+        require(np.allclose(result, kernel.reshape(h, w, c, units)), (
             "the values are in the wrong places: row i of the Dense kernel multiplies the i-th entry of the "
-            "flattened map; find which (y, x, channel) that entry came from.")
+            "flattened map; find which (y, x, channel) that entry came from."))
 
 
 dense_channels = Exercise(

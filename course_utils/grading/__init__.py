@@ -23,9 +23,14 @@ nbgrader is imported by the modules that need it.
 import sys
 
 # nbformat validates notebooks with jsonschema, which imports rfc3987_syntax when it is
-# installed; that module builds an IRI grammar at import time, about 1.5 s of CPU in
-# every grading process, for a string format that notebook schemas never use. The
-# grader runs one process per submission, so it does without: jsonschema then simply
-# does not check the "iri" format.
+# installed; rfc3987-syntax 1.1.0 builds an IRI grammar at import time, 2-3 s of CPU in
+# every grading process, for a string format that notebook schemas never use
+# (upstream: python-jsonschema/jsonschema#1392; the lazy fork rfc3987-syntax2 was
+# proposed in python-jsonschema/jsonschema#1521). The grader runs one process per
+# submission, so it does without: jsonschema then simply does not check the "iri"
+# format. This applies to every process that imports course_utils.grading, A3's
+# student kernels included (they import course_utils.grading.a3); nothing there
+# validates IRIs. tests/test_upstream_workarounds.py fails when jsonschema or
+# rfc3987-syntax change what this relies on, so that it can be removed.
 if "jsonschema" not in sys.modules:
     sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]

@@ -42,6 +42,7 @@ from typing import Any, Callable
 import numpy as np
 
 from course_utils import checks
+from course_utils import spec as specs
 from course_utils.checks import CheckFailed, call_student
 
 __all__ = [
@@ -64,46 +65,32 @@ DROPOUT_RANGE = (0.0, 0.5)
 FLOORS = {"cifar10": 0.80, "fashion_mnist": 0.90, "mnist": 0.98}
 #: Exact layer classes allowed to convolve.
 ALLOWED_CONV = ("SeparableConv2D", "DepthwiseConv2D")
+#: Kinds of layer (course_utils.spec) whose row the RF table must have: every convolution and pooling.
+REQUIRED_ROW_KINDS = specs.WINDOW_KINDS | {"transposed", "global_pool"}
 
 
 # ----------------------------------------------------------------------------- the layers
+# The layers are read through course_utils.spec (leaf_layers / layer_inventory), the
+# one module that reads Keras layer objects.
 def all_layers(model) -> list[Any]:
     """Every layer inside ``model``: nested models and the sub-layers of subclassed
     layers included (Keras' own tracking of layer attributes)."""
-    return list(model._flatten_layers(include_self=False, recursive=True))
-
-
-def _is_keras_conv(layer) -> bool:
-    from keras.src.layers.convolutional import base_conv, base_conv_transpose
-
-    return isinstance(layer, (base_conv.BaseConv, base_conv_transpose.BaseConvTranspose))
-
-
-def _owns_4d_kernel(layer) -> bool:
-    own = getattr(layer, "_trainable_variables", []) + getattr(layer, "_non_trainable_variables", [])
-    return any(len(getattr(v, "shape", ())) >= 4 for v in own)
+    return specs.leaf_layers(model)
 
 
 def forbidden_layers(model) -> list[str]:
     """``"path (Class)"`` of every layer that convolves without being an allowed class."""
-    import keras
-
     bad = []
-    for layer in all_layers(model):
-        cls = type(layer)
-        allowed = cls in (keras.layers.SeparableConv2D, keras.layers.DepthwiseConv2D)
-        if allowed:
+    for info in specs.layer_inventory(model):
+        if (info.keras_class and info.type in ALLOWED_CONV) or not info.convolves:
             continue
-        if _is_keras_conv(layer) or _owns_4d_kernel(layer) or \
-                isinstance(layer, (keras.layers.SeparableConv2D, keras.layers.DepthwiseConv2D)):
-            keras_conv = [c.__name__ for c in cls.__mro__ if c.__module__.startswith("keras") and "Conv" in c.__name__]
-            if not keras_conv:
-                extra = ", owns a 4-D kernel"
-            elif keras_conv[0] != cls.__name__:
-                extra = f", a {keras_conv[0]}"
-            else:
-                extra = ""
-            bad.append(f"{layer.name} ({cls.__name__}{extra})")
+        if info.keras_conv is None:
+            extra = ", owns a 4-D kernel"
+        elif info.keras_conv != info.type:
+            extra = f", a {info.keras_conv}"
+        else:
+            extra = ""
+        bad.append(f"{info.name} ({info.type}{extra})")
     return bad
 
 
@@ -122,7 +109,7 @@ def check_separable_only(build: Callable, input_shape, name: str = "build_separa
                                 + ", ".join(bad) + ".",
                           "the rule is depthwise-separable convolution ONLY: the first layer and the "
                           "classifier included (a 1x1 or 3x3 SeparableConv2D, or a Dense after pooling).")
-    convs = [l for l in all_layers(model) if type(l).__name__ in ALLOWED_CONV]
+    convs = [info for info in specs.layer_inventory(model) if info.type in ALLOWED_CONV]
     if not convs:
         raise CheckFailed(name, "the model has no SeparableConv2D layer.", "build it from keras.layers.SeparableConv2D.")
     checks._passed(name, f"{len(convs)} depthwise-separable layers and no other convolution")
@@ -138,14 +125,12 @@ def check_params(build: Callable, input_shape, name: str = "build_separable") ->
 
 
 def check_bn_dropout(build: Callable, input_shape, name: str = "build_separable") -> None:
-    import keras
-
     model = _model(build, input_shape, name)
-    layers = all_layers(model)
-    if not any(isinstance(l, keras.layers.BatchNormalization) for l in layers):
+    layers = specs.layer_inventory(model)
+    if not any(info.role == "batchnorm" for info in layers):
         raise CheckFailed(name, "the model has no BatchNormalization layer.",
                           "add BatchNormalization after the separable convolutions.")
-    drops = [l for l in layers if isinstance(l, (keras.layers.Dropout, keras.layers.SpatialDropout2D))]
+    drops = [info for info in layers if info.role == "dropout"]
     if not drops:
         raise CheckFailed(name, "the model has no Dropout layer.", "add a little dropout (0.05-0.25) after the blocks.")
     low, high = DROPOUT_RANGE
@@ -162,15 +147,18 @@ def expected_rf_rows(model, required_only: bool = False) -> dict[str, tuple[int,
     (``required_only``: the convolutions and poolings, the rows a table must have)."""
     from course_utils.receptive_field import receptive_field_table
 
-    table = receptive_field_table(model, axes="h")
+    network = specs.from_keras(model)
+    kinds = {s.name: s.kind for s in network}
+    table = receptive_field_table(network, axes="h")
     rows = {}
     for _, row in table.iterrows():
         n_out = row.get("n_out", row.get("n_out_h"))
         rf = row.get("rf", row.get("rf_h"))
-        if row["type"] == "InputLayer" or n_out is None or (isinstance(n_out, float) and math.isnan(n_out)) \
+        kind = kinds[str(row["layer"])]
+        if kind == "input" or n_out is None or (isinstance(n_out, float) and math.isnan(n_out)) \
                 or str(n_out) == "<NA>":
             continue
-        if required_only and not any(word in str(row["type"]) for word in ("Conv", "Pool")):
+        if required_only and kind not in REQUIRED_ROW_KINDS:
             continue
         rows[str(row["layer"])] = (int(n_out), int(rf))
     return rows
@@ -201,7 +189,12 @@ def check_rf_table(answer: Any, build: Callable, input_shape, name: str = "layer
     missing row is named with the right values. Every convolution and pooling needs a
     row; rows for other layers (BN, ReLU, dropout) may be given and are checked too."""
     model = _model(build, input_shape, "build_separable")
-    expected = expected_rf_rows(model)
+    try:
+        expected = expected_rf_rows(model)
+    except specs.UnsupportedLayerError as exc:
+        raise CheckFailed(name, f"the receptive fields of this model cannot be worked out: {exc}",
+                          "build the network from standard Keras layers (SeparableConv2D, DepthwiseConv2D, "
+                          "BatchNormalization, pooling, Dropout, Dense).") from None
     required = expected_rf_rows(model, required_only=True)
     given = _rows_of(answer, name)
     problems = []
@@ -269,7 +262,7 @@ def _load_run(name: str, build: Callable, dataset: str, folder: str | Path, what
 
 
 def _submitted(name: str, what: str) -> None:
-    from course_utils.a3_models import TRAINED_HERE
+    from course_utils.a3_runs import TRAINED_HERE
 
     if name in TRAINED_HERE:
         raise CheckFailed(what, f"the saved run {name!r} was not submitted: the notebook had to train it "

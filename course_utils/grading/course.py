@@ -25,7 +25,8 @@ from pathlib import Path
 
 import nbformat
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from course_utils.config import REPO_ROOT
+
 SOLUTIONS_DIR = REPO_ROOT / "solutions"
 RELEASES_DIR = REPO_ROOT / "assignments"
 EXAMPLES_DIR = SOLUTIONS_DIR / "examples"
@@ -139,19 +140,37 @@ def _alembic_head() -> str:
 
 
 def _fast_gradebook_creation() -> None:
+    """Give nbgrader the gradebook schema's revision without a subprocess.
+
+    Workaround for nbgrader 0.9.6: ``nbgrader.api.get_alembic_version`` runs the
+    ``alembic heads`` script in a subprocess each time a gradebook is created (seconds
+    per submission, and the script must be on PATH). No upstream issue is known to us;
+    tests/test_upstream_workarounds.py fails once nbgrader stops doing so, and this
+    function (with ``_alembic_head``, which uses the private
+    ``nbgrader.dbutil._temp_alembic_ini``) can then go. When alembic's API cannot be
+    used, nbgrader's own function runs, with this Python's scripts on PATH for that call
+    only.
+    """
     import nbgrader.api
 
-    if getattr(nbgrader.api.get_alembic_version, "__module__", "") == __name__:
+    original = nbgrader.api.get_alembic_version
+    if getattr(original, "__module__", "") == __name__:
         return
     try:
         head = _alembic_head()
-    except Exception:  # keep nbgrader's own way, which needs its scripts on PATH
+    except Exception:
         scripts = str(Path(sys.executable).parent)
-        os.environ["PATH"] = scripts + os.pathsep + os.environ.get("PATH", "")
-        return
 
-    def get_alembic_version() -> str:
-        return head
+        def get_alembic_version() -> str:
+            saved = os.environ.get("PATH", "")
+            os.environ["PATH"] = scripts + os.pathsep + saved
+            try:
+                return original()
+            finally:
+                os.environ["PATH"] = saved
+    else:
+        def get_alembic_version() -> str:
+            return head
 
     get_alembic_version.__module__ = __name__
     nbgrader.api.get_alembic_version = get_alembic_version

@@ -8,6 +8,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import ListedColormap
 
+from course_utils.plots._axes import bare
+
 __all__ = [
     "plot_architecture_costs",
     "plot_classical_segmentation",
@@ -82,8 +84,7 @@ def plot_segmentation_examples(images, masks, predictions=None, class_names: Seq
                 ax.imshow(data)
             else:
                 ax.imshow(data, cmap=LABEL_COLORS, vmin=0, vmax=vmax, interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
+            bare(ax)
             if i == 0:
                 ax.set_ylabel(title)
     if class_names:
@@ -104,9 +105,7 @@ def plot_classical_segmentation(image, seed: tuple[int, int], region, clusters):
     axes[1].set_title(f"region growing: {int(region.sum())} pixels")
     axes[2].imshow(clusters, cmap="tab10", interpolation="nearest", vmin=0, vmax=9)
     axes[2].set_title(f"k-means on colour: {len(np.unique(clusters))} clusters")
-    for ax in axes:
-        ax.set_xticks([])
-        ax.set_yticks([])
+    bare(axes)
     fig.tight_layout()
     return fig
 
@@ -120,9 +119,7 @@ def plot_coarse_masks(mask, coarse: Mapping[int, np.ndarray]):
     for ax, (stride, m) in zip(axes[1:], coarse.items()):
         ax.imshow(m, cmap=LABEL_COLORS, vmin=0, vmax=vmax, interpolation="nearest")
         ax.set_title(f"stride {stride}")
-    for ax in axes:
-        ax.set_xticks([])
-        ax.set_yticks([])
+    bare(axes)
     fig.tight_layout()
     return fig
 
@@ -144,8 +141,7 @@ def plot_shift_and_stitch(coarse: Mapping[tuple[int, int], np.ndarray], dense: n
         ax.set_xlim(-0.5, cols - 0.5)
         ax.set_ylim(rows - 0.5, -0.5)
         ax.axis("off")
-        ax.set_xticks([])
-        ax.set_yticks([])
+        bare(ax)
     colours = np.zeros(dense.shape + (4,))
     for s, (a, b) in enumerate(shifts):
         colours[a::factor, b::factor] = palette(s)
@@ -153,7 +149,6 @@ def plot_shift_and_stitch(coarse: Mapping[tuple[int, int], np.ndarray], dense: n
     for (r, c), v in np.ndenumerate(dense):
         axes[-1].text(c, r, f"{v:.1f}", ha="center", va="center", fontsize=6)
     axes[-1].set_title("stitched = dense output")
-    axes[-1].set_xticks([])
-    axes[-1].set_yticks([])
+    bare(axes[-1])
     fig.tight_layout()
     return fig

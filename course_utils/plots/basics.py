@@ -25,6 +25,7 @@ from matplotlib.patches import Rectangle
 
 from course_utils import arithmetic, ops
 from course_utils.plots.backprop import plot_matrix_row
+from course_utils.plots._axes import bare
 
 __all__ = [
     "coverage_map",
@@ -147,8 +148,7 @@ def plot_coverage(configs: dict[str, dict], n: int = 7):
                     fontweight="bold" if v == 0 else None)
         m = arithmetic.conv_output_size(n, cfg["k"], cfg.get("s", 1), cfg.get("p", 0), cfg.get("d", 1))
         ax.set_title(f"{name}\n{n}x{n} -> {m}x{m}", fontsize=10)
-        ax.set_xticks([])
-        ax.set_yticks([])
+        bare(ax)
     fig.suptitle("how many output values read each input pixel (red 0: never read)", fontsize=11)
     fig.tight_layout()
     return fig
@@ -165,8 +165,7 @@ def _grid(ax, values: np.ndarray, title: str) -> None:
     ax.vlines(np.arange(cols + 1) - 0.5, -0.5, rows - 0.5, color="#555555", lw=0.8)
     ax.set_xlim(-0.6, cols - 0.4)
     ax.set_ylim(rows - 0.4, -0.6)
-    ax.set_xticks([])
-    ax.set_yticks([])
+    bare(ax)
     ax.set_title(title, fontsize=10)
     for side in ax.spines.values():
         side.set_visible(False)

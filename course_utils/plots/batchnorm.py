@@ -17,6 +17,8 @@ from typing import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
+from course_utils.plots._axes import bare
+
 __all__ = [
     "plot_activation_drift",
     "plot_augmented_images",
@@ -209,8 +211,7 @@ def plot_dropout(x: np.ndarray, rate: float = 0.5, samples: int = 1000, seed: in
     for ax, (title, values) in zip(axes, panels):
         image = ax.imshow(values, cmap="viridis", vmin=0, vmax=vmax)
         ax.set_title(title, fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
+        bare(ax)
     fig.colorbar(image, ax=axes, fraction=0.02)
     return fig
 
@@ -229,8 +230,7 @@ def plot_augmented_images(images: np.ndarray, augmenter, versions: int = 5, titl
         for j, picture in enumerate(shown):
             ax = axes[i][j]
             ax.imshow(np.clip(picture.squeeze(-1) if cmap else picture, 0, 1), cmap=cmap, vmin=0, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
+            bare(ax)
         axes[i][0].set_ylabel(titles[i] if titles is not None else "", fontsize=8)
     axes[0][0].set_title("original", fontsize=9)
     for j in range(1, versions + 1):

@@ -21,6 +21,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from course_utils import arithmetic, ops
+from course_utils.plots._axes import bare
 
 __all__ = [
     "dilation_footprint",
@@ -65,8 +66,7 @@ def _grid(ax, size: int) -> None:
     ax.set_yticks(np.arange(-0.5, size, 1), minor=True)
     ax.grid(which="minor", color="white", linewidth=0.6 if size < 40 else 0.2)
     ax.tick_params(which="both", length=0)
-    ax.set_xticks([])
-    ax.set_yticks([])
+    bare(ax)
 
 
 def plot_dilated_kernels(kernel: int = 3, dilations: Sequence[int] = (1, 2, 3)):

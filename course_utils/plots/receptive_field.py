@@ -30,6 +30,7 @@ from matplotlib.patches import Rectangle
 from course_utils import receptive_field as rfm
 from course_utils.plots.basics import output_size_equation
 from course_utils.spec import WINDOW_KINDS
+from course_utils.plots._axes import bare
 
 __all__ = [
     "SampleImage",
@@ -291,8 +292,7 @@ def plot_rf_boxes(image: Any, model_or_layers: Any = None, layers: Sequence[str]
     ax.set_xlim(lo_c, hi_c)
     ax.set_ylim(hi_r, lo_r)
     ax.set_aspect("equal")
-    ax.set_xticks([])
-    ax.set_yticks([])
+    bare(ax)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
     ax.set_title(title or f"receptive fields on a {h}x{w} input", fontsize=10)
@@ -395,8 +395,7 @@ def plot_effective_rf(maps: dict[str, Any], box: tuple | None = None, profile: b
             ax.add_patch(Rectangle((left - 0.5, top - 0.5), right - left + 1, bottom - top + 1, fill=False,
                                    edgecolor="cyan", lw=1.5, ls="--"))
         ax.set_title(title, fontsize=10)
-        ax.set_xticks([])
-        ax.set_yticks([])
+        bare(ax)
     if profile:
         ax = fig.add_subplot(grid[1, :])
         for title, g in grads.items():

@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from course_utils import params as course_params
+from course_utils.plots._axes import bare
 
 __all__ = [
     "plot_accuracy_vs_params",
@@ -150,9 +151,7 @@ def plot_spatially_separable(column: Sequence[float], row: Sequence[float], imag
     difference = axes[4].imshow(np.abs(full - two_pass), cmap="magma")
     axes[4].set_title(f"|difference| (max {np.abs(full - two_pass).max():.0e})")
     fig.colorbar(difference, ax=axes[4], fraction=0.046)
-    for ax in axes:
-        ax.set_xticks([])
-        ax.set_yticks([])
+    bare(axes)
     fig.tight_layout()
     return fig
 

@@ -23,6 +23,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from course_utils import arithmetic, ops
+from course_utils.plots._axes import bare
 
 __all__ = [
     "insert_zeros",
@@ -79,8 +80,7 @@ def _matrix(ax, values: np.ndarray, title: str, cmap: str = "Blues", vmax: float
     ax.set_yticks(np.arange(-0.5, values.shape[0], 1), minor=True)
     ax.grid(which="minor", color="white", linewidth=1)
     ax.tick_params(which="both", length=0)
-    ax.set_xticks([])
-    ax.set_yticks([])
+    bare(ax)
     ax.set_title(title, fontsize=9)
 
 
@@ -156,8 +156,7 @@ def plot_image_row(images: dict[str, np.ndarray], cmap: str = "gray", share_scal
     for ax, (label, a) in zip(np.atleast_1d(axes), arrays.items()):
         im = ax.imshow(a, cmap=cmap, vmin=lo, vmax=hi)
         ax.set_title(label, fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
+        bare(ax)
         if not share_scale:
             fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     if title:

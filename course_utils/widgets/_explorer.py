@@ -4,12 +4,14 @@ An explorer is a widget box with a ``summary`` text widget (what the explorer
 currently shows, in words) and an ``output`` widget with its figure.
 ``mark_explorer`` tags the box ``course-explorer`` and its summary
 ``course-summary``, so the browser test finds them in the page;
-``show_figure`` replaces the figure.
+``show_figure`` replaces the figure. :class:`GuardedRefresh` gives an explorer
+its ``_update`` (the observer of its controls), which redraws once per change.
 """
 
 from __future__ import annotations
 
 import io
+from contextlib import contextmanager
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
@@ -31,3 +33,28 @@ def show_figure(output: widgets.Output, fig) -> None:
     plt.close(fig)
     output.outputs = ()
     output.append_display_data(Image(data=buffer.getvalue(), format="png"))
+
+
+class GuardedRefresh:
+    """``_update`` (observe the controls with it) calls the explorer's ``_refresh`` once.
+
+    Changes that ``_refresh`` itself makes (moving a slider's ``max`` below its value
+    moves the value, which fires another change) are ignored while it runs, and so are
+    the changes made inside :meth:`_quiet` (several controls moved at once, one redraw).
+    """
+
+    _busy = False
+
+    @contextmanager
+    def _quiet(self):
+        self._busy = True
+        try:
+            yield
+        finally:
+            self._busy = False
+
+    def _update(self, change=None) -> None:
+        if self._busy:
+            return
+        with self._quiet():
+            self._refresh()

@@ -17,14 +17,14 @@ from course_utils.plots.backprop import (
     latex_block,
     plot_conv_connections,
 )
-from course_utils.widgets._explorer import mark_explorer, show_figure
+from course_utils.widgets._explorer import GuardedRefresh, mark_explorer, show_figure
 
 __all__ = ["ConvBackpropExplorer", "conv_backprop_explorer"]
 
 FORWARD, BACKWARD = "forward: output → inputs", "backward: input → outputs"
 
 
-class ConvBackpropExplorer(widgets.VBox):
+class ConvBackpropExplorer(GuardedRefresh, widgets.VBox):
     """Controls: ``mode``, ``row``, ``col``, ``size``, ``kernel``, ``stride``, ``padding``, ``dilation``.
 
     ``summary`` (an ``HTMLMath`` widget) holds the equation of the selected
@@ -44,7 +44,6 @@ class ConvBackpropExplorer(widgets.VBox):
         self.col = widgets.IntSlider(value=1, min=1, max=size, description="column", style=style)
         self.summary = widgets.HTMLMath()
         self.output = widgets.Output()
-        self._busy = False
         for control in (self.mode, self.size, self.kernel, self.stride, self.padding, self.dilation,
                         self.row, self.col):
             control.observe(self._update, names="value")
@@ -61,15 +60,6 @@ class ConvBackpropExplorer(widgets.VBox):
                                                self.padding.value, self.dilation.value)
         except ValueError:
             return None
-
-    def _update(self, change=None) -> None:
-        if self._busy:
-            return
-        self._busy = True
-        try:
-            self._refresh()
-        finally:
-            self._busy = False
 
     def _refresh(self) -> None:
         n, k, s, p, d = (c.value for c in (self.size, self.kernel, self.stride, self.padding, self.dilation))

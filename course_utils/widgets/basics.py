@@ -12,12 +12,12 @@ import ipywidgets as widgets
 
 from course_utils import arithmetic
 from course_utils.plots.basics import output_size_equation, plot_sliding_window
-from course_utils.widgets._explorer import mark_explorer, show_figure
+from course_utils.widgets._explorer import GuardedRefresh, mark_explorer, show_figure
 
 __all__ = ["ConvArithmeticExplorer", "conv_arithmetic_explorer"]
 
 
-class ConvArithmeticExplorer(widgets.VBox):
+class ConvArithmeticExplorer(GuardedRefresh, widgets.VBox):
     """Controls: ``input_size``, ``kernel``, ``stride``, ``padding``, ``dilation`` and ``unit``.
 
     ``unit`` numbers the output values row by row from 1; its window is drawn.
@@ -44,7 +44,6 @@ class ConvArithmeticExplorer(widgets.VBox):
         self.summary = widgets.HTML()
         self.output = widgets.Output()
         self.output_size: int | None = None
-        self._busy = False
         for control in self.controls:
             control.observe(self._update, names="value")
         super().__init__([widgets.HBox([widgets.VBox(list(self.controls[:3])), widgets.VBox(list(self.controls[3:]))]),
@@ -62,24 +61,12 @@ class ConvArithmeticExplorer(widgets.VBox):
         if unknown:
             raise ValueError(f"unknown control(s) {sorted(unknown)}")
         unit = values.pop("unit", None)  # its range depends on the others: set it last
-        self._busy = True
-        try:
+        with self._quiet():
             for name, value in values.items():
                 getattr(self, name).value = value
-        finally:
-            self._busy = False
         self._update()
         if unit is not None:
             self.unit.value = unit
-
-    def _update(self, change=None) -> None:
-        if self._busy:  # moving unit.max below inside _refresh fires another change
-            return
-        self._busy = True
-        try:
-            self._refresh()
-        finally:
-            self._busy = False
 
     def _refresh(self) -> None:
         n, k, s, p, d = (c.value for c in self.controls[:5])

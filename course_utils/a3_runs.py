@@ -1,0 +1,172 @@
+"""Assignment A3's saved runs: training, the two files of a run, and grading detection.
+
+A *run* is two files next to the notebook:
+
+``<name>.weights.h5``     the weights of the epoch with the best validation accuracy
+``<name>_history.json``   ``{"dataset", "input_shape", "epochs", "params", "history": {...}}``
+
+:func:`train_or_load` loads a saved run when its files exist (so re-running the
+notebook, and grading it, never trains again) and trains (:func:`train`) and saves one
+otherwise; under nbgrader (:func:`autograding`) a missing run is an error. The networks
+themselves are in :mod:`course_utils.a3_models`, which re-exports these names.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+__all__ = ["Run", "TRAINED_HERE", "autograding", "compile_model", "history_path", "load_history", "save_run",
+           "train", "train_or_load", "weights_path"]
+
+
+def _keras():
+    import keras
+
+    return keras
+
+
+def compile_model(model, learning_rate: float = 1e-3) -> None:
+    keras = _keras()
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+
+
+def weights_path(name: str, folder: str | Path = ".") -> Path:
+    return Path(folder) / f"{name}.weights.h5"
+
+
+def history_path(name: str, folder: str | Path = ".") -> Path:
+    return Path(folder) / f"{name}_history.json"
+
+
+@dataclass
+class Run:
+    """A trained (or loaded) run: its model with the best epoch's weights, and its history."""
+
+    name: str
+    model: Any
+    record: dict
+    loaded: bool = False
+
+    @property
+    def history(self) -> dict[str, list[float]]:
+        return self.record["history"]
+
+    @property
+    def epochs(self) -> int:
+        return len(self.history.get("val_accuracy", []))
+
+    @property
+    def best_val_accuracy(self) -> float:
+        return max(self.history["val_accuracy"])
+
+    @property
+    def final_val_accuracy(self) -> float:
+        return self.history["val_accuracy"][-1]
+
+    def summary(self) -> str:
+        how = "loaded from the saved run" if self.loaded else "trained now"
+        return (f"{self.name} on {self.record['dataset']} ({how}): {self.epochs} epoch(s), "
+                f"{self.record['params']:,} parameters, validation accuracy after the last epoch "
+                f"{self.final_val_accuracy:.4f}, best {self.best_val_accuracy:.4f}")
+
+
+#: Names of the runs trained (not loaded) in this process: a graded notebook whose run
+#: had to be trained while grading did not submit it.
+TRAINED_HERE: set[str] = set()
+
+
+def autograding() -> bool:
+    """True when nbgrader executes the notebook (it sets ``NBGRADER_EXECUTION``)."""
+    return bool(os.environ.get("NBGRADER_EXECUTION"))
+
+
+def save_run(name: str, model, history: dict[str, list[float]], dataset: str,
+             folder: str | Path = ".", seconds_per_epoch: float | None = None) -> dict:
+    """Write ``<name>_history.json`` (the weights are written by :func:`train`)."""
+    record = {
+        "name": name,
+        "dataset": dataset,
+        "input_shape": [int(d) for d in model.input_shape[1:]],
+        "params": int(model.count_params()),
+        "epochs": len(history.get("val_accuracy", [])),
+        "seconds_per_epoch": seconds_per_epoch,
+        "history": {k: [float(v) for v in vs] for k, vs in history.items()},
+    }
+    history_path(name, folder).write_text(json.dumps(record, indent=1) + "\n")
+    return record
+
+
+def load_history(name: str, folder: str | Path = ".") -> dict:
+    return json.loads(history_path(name, folder).read_text())
+
+
+def _augmenter(input_shape):
+    """Random shifts of up to 1/8 of the image and horizontal flips (training only)."""
+    keras = _keras()
+    L = keras.layers
+    return keras.Sequential([L.RandomTranslation(0.125, 0.125, fill_mode="constant"),
+                             L.RandomFlip("horizontal")], name="augment")
+
+
+def train(model, train_data, val_data, epochs: int, batch_size: int = 128, *, name: str,
+          folder: str | Path = ".", augment: bool = False, one_cycle: float | None = None,
+          verbose: int = 2) -> tuple[dict[str, list[float]], float]:
+    """Fit ``model``, keep the weights of the best validation epoch in ``<name>.weights.h5``
+    (and in the model). ``one_cycle``: peak learning rate of a one-cycle schedule
+    (linear warm-up for 30 % of the epochs, then linear decay); ``None`` keeps Adam's 1e-3.
+    Returns the history and the mean seconds per epoch."""
+    import tensorflow as tf
+
+    keras = _keras()
+    x, y = train_data
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=0).batch(batch_size)
+    if augment:
+        aug = _augmenter(x.shape[1:])
+        ds = ds.map(lambda a, b: (aug(a, training=True), b), num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.prefetch(tf.data.AUTOTUNE)
+    callbacks = [keras.callbacks.ModelCheckpoint(str(weights_path(name, folder)), monitor="val_accuracy",
+                                                 save_best_only=True, save_weights_only=True)]
+    if one_cycle:
+        warm = max(1, round(0.3 * epochs))
+
+        def rate(epoch, _lr):
+            if epoch < warm:
+                return one_cycle * (0.1 + 0.9 * epoch / warm)
+            return one_cycle * max(0.02, 1 - (epoch - warm) / max(1, epochs - warm))
+
+        callbacks.append(keras.callbacks.LearningRateScheduler(rate))
+    start = time.perf_counter()
+    fit = model.fit(ds, validation_data=val_data, epochs=epochs, callbacks=callbacks, verbose=verbose,
+                    shuffle=False)  # the dataset reshuffles every epoch itself
+    seconds = (time.perf_counter() - start) / max(1, epochs)
+    model.load_weights(str(weights_path(name, folder)))
+    history = {k: [float(v) for v in vs] for k, vs in fit.history.items() if k != "learning_rate"}
+    return history, seconds
+
+
+def train_or_load(name: str, build: Callable[[tuple], Any], train_data, val_data, budget, dataset: str,
+                  folder: str | Path = ".", **train_options) -> Run:
+    """The run ``name``: loaded when ``<name>.weights.h5`` and ``<name>_history.json``
+    exist (delete them to train again), trained with ``budget`` and saved otherwise.
+    Under nbgrader (``NBGRADER_EXECUTION``) a missing run is an error, never a training."""
+    input_shape = tuple(train_data[0].shape[1:])
+    model = build(input_shape)
+    if not getattr(model, "compiled", False):
+        compile_model(model)
+    w, h = weights_path(name, folder), history_path(name, folder)
+    if w.exists() and h.exists():
+        model.load_weights(str(w))
+        return Run(name, model, load_history(name, folder), loaded=True)
+    if autograding():
+        raise FileNotFoundError(f"the saved run {w.name} / {h.name} is missing: submit both files with the notebook")
+    history, seconds = train(model, train_data, val_data, budget.epochs, budget.batch_size, name=name,
+                             folder=folder, **train_options)
+    record = save_run(name, model, history, dataset, folder, seconds)
+    TRAINED_HERE.add(name)
+    return Run(name, model, record)
