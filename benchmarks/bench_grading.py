@@ -12,8 +12,9 @@ source (:func:`course_utils.grading.samples.random_class`: every student makes
 * graded by ``nbgrader autograde a1_arithmetic`` itself, in one process, on an
   nbgrader course directory holding the same submissions (no sandbox, no
   feedback), timed once per round as well;
-* with ``--baseline DIR`` (a checkout of an earlier version of the repository),
-  graded by that version's ``course grade --jobs 2`` too, in the same rounds, so
+* with ``--baseline DIR`` (a checkout of an earlier version of the repository,
+  set up with its own ``make setup``), graded by that version's ``course grade
+  --jobs 2`` (``DIR/.venv``) too, in the same rounds, so
   that a change of the grader is measured against its predecessor on the same
   machine at the same time.
 
@@ -54,15 +55,14 @@ ASSIGNMENT = "a1_arithmetic"
 
 
 def time_course_grade(klass: Path, out: Path, jobs: int, checkout: Path | None = None) -> tuple[float, dict[str, float]]:
-    """``course grade`` of this repository (or of ``checkout``) as a command; (seconds, scores)."""
+    """``course grade`` of this repository (or of ``checkout``, with its own ``.venv``) as a
+    command; (seconds, scores)."""
     shutil.rmtree(out, ignore_errors=True)
-    env = dict(os.environ)
-    if checkout is not None:
-        env["PYTHONPATH"] = str(checkout.resolve())
-    cmd = [sys.executable, "-m", "course_utils.cli", "grade", ASSIGNMENT, str(klass), "--out", str(out),
+    python = sys.executable if checkout is None else str(checkout.resolve() / ".venv" / "bin" / "python")
+    cmd = [python, "-m", "course_utils.cli", "grade", ASSIGNMENT, str(klass), "--out", str(out),
            "--jobs", str(jobs), "--quiet"]
     start = time.perf_counter()
-    subprocess.run(cmd, env=env, check=True, capture_output=True)
+    subprocess.run(cmd, check=True, capture_output=True)
     elapsed = time.perf_counter() - start
     records = [json.loads(p.read_text()) for p in sorted((out / "results").glob("*.json"))]
     bad = [r for r in records if r["status"] == "error"]

@@ -33,8 +33,8 @@ import time
 from pathlib import Path
 
 from course_utils import authoring
+from course_utils.config import REPO_ROOT
 
-REPO_ROOT = authoring.REPO_ROOT
 CONF_DIR = REPO_ROOT / "docs" / "site"
 WORK_DIR = REPO_ROOT / "build" / "site"
 OUT_DIR = REPO_ROOT / "_site"
