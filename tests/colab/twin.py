@@ -236,6 +236,23 @@ def checks_said_correct(notebook: Path) -> list[str]:
     return wrong
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def explorers_rendered(executed: Path, saved: Path) -> list[str]:
+    """Every cell whose saved output (ipywidgets 8) shows a widget shows one on the twin too."""
+    import nbformat
+
+    def widget_cells(path: Path) -> list[int]:
+        cells = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+        return [i for i, c in enumerate(cells) if any(WIDGET_VIEW in o.get("data", {}) for o in c.outputs)]
+
+    expected, shown = widget_cells(saved), widget_cells(executed)
+    if expected != shown:
+        return [f"{executed.name}: code cells {expected} show an explorer when saved, {shown} on the twin"]
+    return []
+
+
 def course_validate_says_what_it_needs(venv: Path, notebook: Path) -> list[str]:
     done = subprocess.run([str(venv / "bin" / "course"), "validate", str(notebook)], capture_output=True,
                           text=True, env=env(), cwd=notebook.parent)
@@ -274,13 +291,16 @@ def test(venv: Path, jobs: int) -> int:
         print(f"running {len(lectures)} lecture notebooks and {len(releases)} assignment releases "
               f"in quick mode on the twin's kernel ({jobs} at a time)", flush=True)
         failures += run_notebooks(py, lectures + releases, jobs, keras_home)
+        for notebook in lectures:
+            failures += explorers_rendered(notebook, ROOT / "notebooks" / notebook.name)
+        print(f"  explorers rendered with ipywidgets {versions['ipywidgets']} where the saved notebooks show them")
         for notebook in releases:
             failures += checks_said_correct(notebook)
         failures += course_validate_says_what_it_needs(venv, releases[0])
 
         print("explorer tests with the twin's ipywidgets", flush=True)
-        tests = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tests").glob("test_widgets_*.py"))
-        done = subprocess.run([str(py), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=-ra",
+        tests = sorted(str(p) for p in (ROOT / "tests").glob("test_widgets_*.py"))
+        done = subprocess.run([str(py), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=-ra", "--disable-warnings",
                                "--import-mode=importlib", "--rootdir", str(ROOT), *tests], cwd=work, env=env(KERAS_HOME=str(keras_home)))
         if done.returncode:
             failures.append("explorer tests failed on the twin (see above)")
