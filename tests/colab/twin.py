@@ -148,7 +148,7 @@ def install_as_on_colab(py: Path, work: Path) -> str:
     fake_colab = "import sys, types; sys.modules['google.colab'] = types.ModuleType('google.colab')\n"
     start = time.perf_counter()
     done = subprocess.run([str(py), "-c", fake_colab + cell], capture_output=True, text=True, cwd=work,
-                          env=env(PIP_CONSTRAINT=""))
+                          env=env())
     seconds = time.perf_counter() - start
     if done.returncode:
         raise SystemExit(f"the Colab cell failed:\n{done.stdout}\n{done.stderr}")
@@ -169,6 +169,11 @@ def install_as_on_colab(py: Path, work: Path) -> str:
     if problems:
         raise SystemExit("\n".join(problems))
     print(f"install cell: {lines[0]} ({seconds:.0f} s; {len(before)} packages before, none changed)")
+    again = subprocess.run([str(py), "-c", fake_colab + cell], capture_output=True, text=True, cwd=work, env=env())
+    if again.returncode or len(again.stdout.splitlines()) != 1 or freeze(py) != after:
+        raise SystemExit(f"running the Colab cell a second time should change nothing and print one line:\n"
+                         f"{again.stdout}{again.stderr}")
+    print(f"install cell, run again: {again.stdout.strip()}")
     return lines[0]
 
 
