@@ -169,14 +169,16 @@ def sync(twin: Twin) -> bool:
             text_nb.metadata.setdefault(name, value)
         previous_cells = {(c.cell_type, c.source.strip()): c for c in old.cells}
         old_colab = next((c for c in old.cells if c.cell_type == "code"), None)
+        used_ids: set[str] = set()
         for cell in text_nb.cells:
             previous = previous_cells.get((cell.cell_type, cell.source.strip()))
             if previous is None and _is_colab_cell(cell) and old_colab is not None and _is_colab_cell(old_colab):
                 previous = old_colab  # regenerated: it does nothing off Colab, so its outputs stay
             if previous is None:
                 continue
-            if "id" in previous:  # unchanged cells keep their id and metadata: a small diff
-                cell.id = previous.id
+            if "id" in previous and previous.id not in used_ids:  # unchanged cells keep their id
+                cell.id = previous.id                                 # and metadata: a small diff
+                used_ids.add(previous.id)
             cell.metadata = previous.metadata
             if cell.cell_type == "code":
                 cell.outputs = previous.outputs
