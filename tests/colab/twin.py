@@ -266,7 +266,7 @@ def course_validate_says_what_it_needs(venv: Path, notebook: Path) -> list[str]:
         return []  # the grading stack is there: validate ran
     if "Traceback" in text or "course_utils[grade]" not in text:
         return [f"course validate on the twin should say what it needs, it said:\n{text[-2000:]}"]
-    print(f"  course validate: {text.strip().splitlines()[0]}")
+    print(f"  {text.strip().splitlines()[0]}")
     return []
 
 
