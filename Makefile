@@ -10,12 +10,13 @@ PYTEST_ARGS ?=
 # Test processes (pytest-xdist); each notebook stays on one process (--dist loadscope).
 TEST_JOBS ?= 2
 
-.PHONY: help setup lab test book grade notebooks release clean
+.PHONY: help setup lab test test-colab book grade notebooks release clean
 
 help:
 	@echo "make lab       open the course in JupyterLab (sets everything up first)"
 	@echo "make test      run the whole test suite in quick mode (sets everything up first)"
 	@echo "make book      build the course website into _site/ (from the saved notebooks)"
+	@echo "make test-colab run the notebooks on a twin of Colab's runtime (tests/colab/)"
 	@echo "make notebooks re-execute the notebooks and save their outputs (authors)"
 	@echo "make grade     grade the example submissions of every assignment (instructors)"
 	@echo "make release   regenerate assignments/ from solutions/ (instructors)"
@@ -47,6 +48,20 @@ test: $(STAMP)
 book: $(STAMP)
 	$(BIN)/course book
 
+# The Colab twin (tests/colab/twin.py): Colab's published package list at its versions, on
+# the snapshot's Python from pyenv; rebuilt only when the snapshot (or the twin) changed.
+COLAB_PYTHON_VERSION ?= 3.13
+COLAB_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/$(COLAB_PYTHON_VERSION)*/bin/python$(COLAB_PYTHON_VERSION)) $(shell command -v python$(COLAB_PYTHON_VERSION)))
+COLAB_VENV   ?= .venv-colab
+COLAB_STAMP  := $(COLAB_VENV)/.colab-twin-built
+$(COLAB_STAMP): tests/colab/pip-freeze.gpu.txt tests/colab/twin.py pyproject.toml | $(STAMP)
+	@test -n "$(COLAB_PYTHON)" || { echo "the Colab twin needs Python $(COLAB_PYTHON_VERSION) (pyenv install $(COLAB_PYTHON_VERSION))"; exit 1; }
+	$(BIN)/python tests/colab/twin.py build --venv $(COLAB_VENV) --python $(COLAB_PYTHON)
+	@touch $(COLAB_STAMP)
+
+test-colab: $(STAMP) $(COLAB_STAMP)
+	$(BIN)/python tests/colab/twin.py test --venv $(COLAB_VENV) --jobs $(TEST_JOBS)
+
 # For authors: execute every notebook with the full budget and save its outputs.
 notebooks: setup
 	$(BIN)/course notebooks run
@@ -64,4 +79,4 @@ release: $(STAMP)
 	$(BIN)/course release
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info _site build/site
+	rm -rf $(VENV) $(COLAB_VENV) .pytest_cache .hypothesis *.egg-info _site build/site

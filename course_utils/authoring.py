@@ -47,16 +47,69 @@ def colab_badge(notebook: str | Path) -> str:
             f"({colab_url(notebook)})")
 
 
-def colab_cell_source(notebook: str | Path) -> str:
+#: What the Colab cell runs (indented under ``if "google.colab" in sys.modules:``). It pins
+#: every package the runtime already has to its installed version (pip constraints), so
+#: pip can only add what is missing; it prints one line, or raises with pip's error.
+COLAB_INSTALL = """\
+import importlib.metadata, json, re, subprocess, tempfile
+course = "{source}"
+key = lambda name: re.sub(r"[-_.]+", "-", name).lower()
+runtime = {}  # what Colab ships, as pip sees it (the first of each name on sys.path)
+for dist in importlib.metadata.distributions():
+    name = dist.metadata.get("Name")
+    if name and key(name) != "course-utils":
+        runtime.setdefault(key(name), dist.version)
+tmp = tempfile.mkdtemp()
+with open(f"{tmp}/runtime.txt", "w") as f:
+    f.write("\\n".join(f"{name}=={version}" for name, version in runtime.items()))
+pip = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-c", f"{tmp}/runtime.txt",
+                      "--report", f"{tmp}/report.json", course], capture_output=True, text=True)
+if pip.returncode:
+    raise RuntimeError("pip could not install the course package:\\n" + pip.stderr[-3000:])
+added = [p["metadata"] for p in json.load(open(f"{tmp}/report.json"))["install"]]
+changed = [m["name"] for m in added if key(m["name"]) in runtime]
+print("installed", ", ".join(f"{m['name']} {m['version']}" for m in added) or "nothing new", "-",
+      f"CHANGED Colab's {', '.join(changed)}" if changed else "no package of the Colab runtime changed")"""
+
+
+def colab_install_source() -> str:
+    """What the Colab cell installs: the repository, as pip's ``git+`` URL."""
+    return f"git+{repository_url()}"
+
+
+def colab_install_block(source: str | None = None) -> str:
+    """The part of every set-up cell that installs: ``import sys`` and the Colab-only block.
+
+    ``source`` replaces what pip installs (default :func:`colab_install_source`): the Colab
+    twin runs this same code on a local copy of the repository.
+    """
+    body = COLAB_INSTALL.replace("{source}", source or colab_install_source())
+    return "import sys\nif \"google.colab\" in sys.modules:\n" + "\n".join("    " + line for line in body.splitlines())
+
+
+def colab_cell_source(notebook: str | Path, source: str | None = None) -> str:
     """The first (code) cell of each notebook: installs the package on Colab, nothing elsewhere."""
     return (
         f"# Open in Colab: {colab_url(notebook)}\n"
-        "# On Colab this installs the course package; elsewhere it does nothing.\n"
-        "import sys\n"
-        "if \"google.colab\" in sys.modules:\n"
-        "    import subprocess\n"
-        f"    subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"-q\", \"git+{repository_url()}\"], check=True)"
+        "# On Colab this installs the course package, leaving every package Colab ships as it is;\n"
+        "# elsewhere it does nothing.\n"
+        + colab_install_block(source)
     )
+
+
+_COLAB_BLOCK = re.compile(r'import sys\n(?:import subprocess\n)?if "google\.colab" in sys\.modules:\n(?:    .*(?:\n|$))+')
+
+
+def with_colab_block(source: str) -> str:
+    """A set-up cell's ``source`` with its Colab block replaced by the generated one."""
+    def block(match: re.Match) -> str:
+        return colab_install_block() + ("\n" if match.group(0).endswith("\n") else "")
+
+    return _COLAB_BLOCK.sub(block, source, count=1)
+
+
+def _is_colab_cell(cell) -> bool:
+    return cell.cell_type == "code" and cell.source.startswith("# Open in Colab:")
 
 
 @dataclass(frozen=True)
@@ -93,24 +146,78 @@ def _source_cells(nb) -> list[tuple[str, str]]:
 def sync(twin: Twin) -> bool:
     """Write the .ipynb from the .py, keeping the outputs of cells whose source is unchanged.
 
-    Returns True when the .ipynb changed.
+    The first code cell is (re)generated as :func:`colab_cell_source`, in the .py too.
+    Returns True when a file changed.
     """
     import jupytext
     import nbformat
 
     text_nb = _read_py(twin)
+    code = [c for c in text_nb.cells if c.cell_type == "code"]
+    expected = colab_cell_source(twin.ipynb)
+    py_changed = bool(code) and code[0].source.strip() != expected.strip() and _is_colab_cell(code[0])
+    if py_changed:
+        text = twin.py.read_text()
+        if code[0].source not in text:
+            raise ValueError(f"{twin.py.name}: cannot find its Colab cell to regenerate it")
+        twin.py.write_text(text.replace(code[0].source, expected, 1))
+        code[0].source = expected
     if twin.ipynb.exists():
         old = nbformat.read(twin.ipynb, as_version=4)
         if _source_cells(old) == _source_cells(text_nb):
-            return False
-        outputs = {(c.cell_type, c.source.strip()): c for c in old.cells if c.cell_type == "code"}
+            return py_changed
+        for name, value in old.metadata.items():  # language_info, saved widget state
+            text_nb.metadata.setdefault(name, value)
+        previous_cells = {(c.cell_type, c.source.strip()): c for c in old.cells}
+        old_colab = next((c for c in old.cells if c.cell_type == "code"), None)
+        used_ids: set[str] = set()
         for cell in text_nb.cells:
-            previous = outputs.get((cell.cell_type, cell.source.strip()))
-            if previous is not None:
+            previous = previous_cells.get((cell.cell_type, cell.source.strip()))
+            if previous is None and _is_colab_cell(cell) and old_colab is not None and _is_colab_cell(old_colab):
+                previous = old_colab  # regenerated: it does nothing off Colab, so its outputs stay
+            if previous is None:
+                continue
+            if "id" in previous and previous.id not in used_ids:  # unchanged cells keep their id
+                cell.id = previous.id                                 # and metadata: a small diff
+                used_ids.add(previous.id)
+            cell.metadata = previous.metadata
+            if cell.cell_type == "code":
                 cell.outputs = previous.outputs
                 cell.execution_count = previous.execution_count
     jupytext.write(text_nb, twin.ipynb, fmt="ipynb")
     return True
+
+
+def assignment_sources() -> list[Path]:
+    """The assignments' nbgrader source notebooks (solutions/<name>/*.ipynb, examples left out)."""
+    return sorted(p for p in (REPO_ROOT / "solutions").glob("*/*.ipynb") if p.parent.name != "examples")
+
+
+def sync_assignment(path: Path) -> bool:
+    """Regenerate the Colab block of an assignment source's set-up cell; True when it changed.
+
+    (``course release`` then carries it into the student release.)"""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    changed = False
+    for cell in nb.cells:
+        if cell.cell_type == "code" and _COLAB_BLOCK.search(cell.source):
+            new = with_colab_block(cell.source)
+            changed, cell.source = changed or new != cell.source, new
+    if changed:
+        nbformat.write(nb, path)
+    return changed
+
+
+def assignment_problems(path: Path) -> list[str]:
+    import nbformat
+
+    cells = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+    if not any(colab_install_block() in source for source in cells):
+        return [f"{path.relative_to(REPO_ROOT)}: its set-up cell must install as the notebooks' Colab cell "
+                "does (`course notebooks sync`, then `course release`)"]
+    return []
 
 
 def execute(twin: Twin, quick: bool = False, timeout: int = 1800) -> float:
@@ -197,6 +304,10 @@ def register(sub) -> None:
 def _cmd_sync(args) -> int:
     for twin in twins(args.names):
         print(f"{twin.ipynb.name}: {'updated' if sync(twin) else 'in sync'}")
+    if not args.names:
+        for path in assignment_sources():
+            if sync_assignment(path):
+                print(f"{path.relative_to(REPO_ROOT)}: Colab block updated (run `course release`)")
     return 0
 
 
@@ -209,6 +320,8 @@ def _cmd_run(args) -> int:
 
 def _cmd_check(args) -> int:
     failures = [msg for twin in twins(args.names) for msg in problems(twin)]
+    if not args.names:
+        failures += [msg for path in assignment_sources() for msg in assignment_problems(path)]
     for msg in failures:
         print(msg)
     return 1 if failures else 0

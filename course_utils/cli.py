@@ -152,11 +152,27 @@ COMMAND_MODULES: list[str] = ["course_utils.authoring", "course_utils.cli_analys
                              "course_utils.book"]
 
 
+#: The extras of the package (pyproject.toml) and the modules only they bring: the student
+#: install (Colab's) has none of them.
+EXTRA_OF_MODULE = {"nbgrader": "grade", "nbclient": "grade", "nbformat": "grade", "tqdm": "grade",
+                   "jupyterlab": "lab", "jupyter_server": "lab", "jupytext": "dev"}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "jupyter_args", None) and args.jupyter_args[0] == "--":
         args.jupyter_args = args.jupyter_args[1:]
-    return args.func(args)
+    try:
+        return args.func(args)
+    except ModuleNotFoundError as error:
+        extra = EXTRA_OF_MODULE.get((error.name or "").partition(".")[0])
+        if extra is None:
+            raise
+        print(f"course {args.command}: needs {error.name}, which the student install leaves out: "
+              f"pip install \"course_utils[{extra}]\" (make lab and make test install it). "
+              "On Colab, check an assignment with its own test cells instead: each prints `correct`.",
+              file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -36,11 +36,29 @@
 
 # %%
 # Open in Colab: https://colab.research.google.com/github/advanced-convolutions/course/blob/main/notebooks/02_receptive_field.ipynb
-# On Colab this installs the course package; elsewhere it does nothing.
+# On Colab this installs the course package, leaving every package Colab ships as it is;
+# elsewhere it does nothing.
 import sys
 if "google.colab" in sys.modules:
-    import subprocess
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/advanced-convolutions/course"], check=True)
+    import importlib.metadata, json, re, subprocess, tempfile
+    course = "git+https://github.com/advanced-convolutions/course"
+    key = lambda name: re.sub(r"[-_.]+", "-", name).lower()
+    runtime = {}  # what Colab ships, as pip sees it (the first of each name on sys.path)
+    for dist in importlib.metadata.distributions():
+        name = dist.metadata.get("Name")
+        if name and key(name) != "course-utils":
+            runtime.setdefault(key(name), dist.version)
+    tmp = tempfile.mkdtemp()
+    with open(f"{tmp}/runtime.txt", "w") as f:
+        f.write("\n".join(f"{name}=={version}" for name, version in runtime.items()))
+    pip = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-c", f"{tmp}/runtime.txt",
+                          "--report", f"{tmp}/report.json", course], capture_output=True, text=True)
+    if pip.returncode:
+        raise RuntimeError("pip could not install the course package:\n" + pip.stderr[-3000:])
+    added = [p["metadata"] for p in json.load(open(f"{tmp}/report.json"))["install"]]
+    changed = [m["name"] for m in added if key(m["name"]) in runtime]
+    print("installed", ", ".join(f"{m['name']} {m['version']}" for m in added) or "nothing new", "-",
+          f"CHANGED Colab's {', '.join(changed)}" if changed else "no package of the Colab runtime changed")
 
 # %%
 import course_utils  # first: keeps TensorFlow's start-up messages out of the notebook
