@@ -62,7 +62,8 @@ def time_course_grade(klass: Path, out: Path, jobs: int, checkout: Path | None =
     cmd = [python, "-m", "course_utils.cli", "grade", ASSIGNMENT, str(klass), "--out", str(out),
            "--jobs", str(jobs), "--quiet"]
     start = time.perf_counter()
-    subprocess.run(cmd, check=True, capture_output=True)
+    # from the checkout's own folder: `python -m` puts the working directory first on sys.path
+    subprocess.run(cmd, check=True, capture_output=True, cwd=checkout or Path(__file__).resolve().parents[1])
     elapsed = time.perf_counter() - start
     records = [json.loads(p.read_text()) for p in sorted((out / "results").glob("*.json"))]
     bad = [r for r in records if r["status"] == "error"]
