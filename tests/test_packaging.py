@@ -16,7 +16,7 @@ def _requirement_names(requirements):
 def test_environment_yml_installs_the_package_and_documents_every_dependency():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     env = (ROOT / "environment.yml").read_text()
-    assert "--editable .[cpu,dev]" in env  # the same package, no second list of versions
+    assert "--editable .[cpu,dev,book]" in env  # the same package, no second list of versions
     comments = "\n".join(line for line in env.splitlines() if line.lstrip().startswith("#"))
     names = _requirement_names(project["dependencies"])
     for extra in project["optional-dependencies"].values():

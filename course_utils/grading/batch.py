@@ -586,19 +586,20 @@ def _write_gradebook(out: Path, records: list[dict]) -> Path:
 
 
 class Interrupted(KeyboardInterrupt):
-    """SIGTERM: stop the batch as Ctrl-C does."""
+    """SIGTERM or SIGINT: stop the batch."""
 
 
 def _stop_on_sigterm() -> Callable[[], None]:
-    """Turn SIGTERM into :class:`Interrupted` in the main thread; returns the undo."""
+    """Turn SIGTERM and SIGINT into :class:`Interrupted` in the main thread (SIGINT too: a
+    batch started by a program that ignores it must still stop on Ctrl-C); returns the undo."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
 
     def handler(signum, frame):
         raise Interrupted(f"signal {signum}")
 
-    previous = signal.signal(signal.SIGTERM, handler)
-    return lambda: signal.signal(signal.SIGTERM, previous)
+    previous = {signum: signal.signal(signum, handler) for signum in (signal.SIGTERM, signal.SIGINT)}
+    return lambda: [signal.signal(signum, old) for signum, old in previous.items()]
 
 
 def _progress(total: int, name: str, enabled: bool):

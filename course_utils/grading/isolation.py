@@ -477,7 +477,8 @@ def kernel_environment(home: str) -> dict[str, str]:
 
 def _system_mounts() -> list[str]:
     """bwrap arguments exposing the operating system and Python read-only."""
-    args: list[str] = ["--ro-bind", "/usr", "/usr"]
+    # /etc is made by bubblewrap to hold the binds below: traversable by the kernel's uid
+    args: list[str] = ["--ro-bind", "/usr", "/usr", "--perms", "0755", "--dir", "/etc"]
     for name in ETC_ALLOWED:
         path = os.path.join("/etc", name)
         if os.path.exists(path):
