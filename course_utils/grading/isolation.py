@@ -222,19 +222,21 @@ def _setpriv(uid: int | None) -> list[str]:
 
 
 def processes_of(uid: int) -> list[int]:
-    """PIDs whose real uid is ``uid``."""
+    """PIDs of the live processes whose real uid is ``uid`` (zombies, already dead and
+    waiting for their parent to reap them, are not counted)."""
     pids = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/status", "rb") as handle:
-                for line in handle:
-                    if line.startswith(b"Uid:"):
-                        if int(line.split()[1]) == uid:
-                            pids.append(int(entry))
-                        break
-        except (OSError, ValueError):
+                fields = dict(line.split(b":", 1) for line in handle if b":" in line)
+        except OSError:
+            continue
+        try:
+            if int(fields[b"Uid"].split()[0]) == uid and not fields.get(b"State", b"").strip().startswith(b"Z"):
+                pids.append(int(entry))
+        except (KeyError, ValueError, IndexError):
             continue
     return pids
 
