@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from course_utils import training
+
 __all__ = ["Run", "TRAINED_HERE", "autograding", "compile_model", "history_path", "load_history", "save_run",
-           "train", "train_or_load", "weights_path"]
+           "one_cycle_schedule", "train", "train_or_load", "weights_path"]
 
 
 def _keras():
@@ -31,9 +32,8 @@ def _keras():
 
 
 def compile_model(model, learning_rate: float = 1e-3) -> None:
-    keras = _keras()
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    """Adam and cross-entropy on the model's softmax output (:func:`training.compile_classifier`)."""
+    training.compile_classifier(model, learning_rate, from_logits=False)
 
 
 def weights_path(name: str, folder: str | Path = ".") -> Path:
@@ -106,7 +106,7 @@ def load_history(name: str, folder: str | Path = ".") -> dict:
     return json.loads(history_path(name, folder).read_text())
 
 
-def _augmenter(input_shape):
+def _augmenter():
     """Random shifts of up to 1/8 of the image and horizontal flips (training only)."""
     keras = _keras()
     L = keras.layers
@@ -114,40 +114,31 @@ def _augmenter(input_shape):
                              L.RandomFlip("horizontal")], name="augment")
 
 
+def one_cycle_schedule(peak: float, epochs: int) -> Callable[[int], float]:
+    """Learning rate per epoch: linear warm-up from ``peak / 10`` for 30 % of the epochs, then
+    linear decay to ``peak / 50``."""
+    warm = max(1, round(0.3 * epochs))
+
+    def rate(epoch: int) -> float:
+        if epoch < warm:
+            return peak * (0.1 + 0.9 * epoch / warm)
+        return peak * max(0.02, 1 - (epoch - warm) / max(1, epochs - warm))
+
+    return rate
+
+
 def train(model, train_data, val_data, epochs: int, batch_size: int = 128, *, name: str,
           folder: str | Path = ".", augment: bool = False, one_cycle: float | None = None,
           verbose: int = 2) -> tuple[dict[str, list[float]], float]:
-    """Fit ``model``, keep the weights of the best validation epoch in ``<name>.weights.h5``
-    (and in the model). ``one_cycle``: peak learning rate of a one-cycle schedule
-    (linear warm-up for 30 % of the epochs, then linear decay); ``None`` keeps Adam's 1e-3.
-    Returns the history and the mean seconds per epoch."""
-    import tensorflow as tf
-
-    keras = _keras()
-    x, y = train_data
-    ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=0).batch(batch_size)
-    if augment:
-        aug = _augmenter(x.shape[1:])
-        ds = ds.map(lambda a, b: (aug(a, training=True), b), num_parallel_calls=tf.data.AUTOTUNE)
-    ds = ds.prefetch(tf.data.AUTOTUNE)
-    callbacks = [keras.callbacks.ModelCheckpoint(str(weights_path(name, folder)), monitor="val_accuracy",
-                                                 save_best_only=True, save_weights_only=True)]
-    if one_cycle:
-        warm = max(1, round(0.3 * epochs))
-
-        def rate(epoch, _lr):
-            if epoch < warm:
-                return one_cycle * (0.1 + 0.9 * epoch / warm)
-            return one_cycle * max(0.02, 1 - (epoch - warm) / max(1, epochs - warm))
-
-        callbacks.append(keras.callbacks.LearningRateScheduler(rate))
-    start = time.perf_counter()
-    fit = model.fit(ds, validation_data=val_data, epochs=epochs, callbacks=callbacks, verbose=verbose,
-                    shuffle=False)  # the dataset reshuffles every epoch itself
-    seconds = (time.perf_counter() - start) / max(1, epochs)
-    model.load_weights(str(weights_path(name, folder)))
-    history = {k: [float(v) for v in vs] for k, vs in fit.history.items() if k != "learning_rate"}
-    return history, seconds
+    """Fit ``model`` (:func:`training.fit`), keep the weights of the best validation epoch in
+    ``<name>.weights.h5`` (and in the model). ``augment``: random shifts and horizontal flips
+    of the training images. ``one_cycle``: peak learning rate of :func:`one_cycle_schedule`;
+    ``None`` keeps Adam's 1e-3. Returns the history and the mean seconds per epoch."""
+    fit = training.fit(model, train_data, val_data, epochs=epochs, batch_size=batch_size,
+                       augment=_augmenter() if augment else None,
+                       schedule=one_cycle_schedule(one_cycle, epochs) if one_cycle else None,
+                       best_weights=weights_path(name, folder), verbose=verbose)
+    return fit.history, fit.seconds / max(1, epochs)
 
 
 def train_or_load(name: str, build: Callable[[tuple], Any], train_data, val_data, budget, dataset: str,

@@ -283,21 +283,3 @@ def folder_size(path: Path) -> int:
 
 
 # ----------------------------------------------------------------------------- CLI
-def register(sub) -> None:
-    p = sub.add_parser("book", help="build the course website into _site/ (from the saved notebooks)",
-                       description="Build the static website of the course from the saved, executed notebooks "
-                                   "(nothing is executed): README, lectures, assignments' student releases and "
-                                   "this command's reference. Any static web server can host the folder.")
-    p.add_argument("--out", type=Path, default=OUT_DIR, help="output folder (default: _site/)")
-    p.set_defaults(func=_cmd_book)
-
-
-def _cmd_book(args) -> int:
-    try:
-        seconds = build(args.out, log=lambda m: print(m, file=sys.stderr))
-    except SiteError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    pages = sum(1 for _ in args.out.rglob("*.html"))
-    print(f"site: {args.out} ({pages} pages, {folder_size(args.out) / 2**20:.1f} MiB) built in {seconds:.1f} s")
-    return 0

@@ -148,8 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: Modules that add sub-commands: each has ``register(subparsers)``. Their heavy
 #: imports (TensorFlow, nbgrader) happen inside the command functions.
-COMMAND_MODULES: list[str] = ["course_utils.authoring", "course_utils.cli_analysis", "course_utils.grading.cli",
-                             "course_utils.book"]
+COMMAND_MODULES: list[str] = ["course_utils.cli_authoring", "course_utils.cli_analysis", "course_utils.grading.cli"]
 
 
 #: The extras of the package (pyproject.toml) and the modules only they bring: the student

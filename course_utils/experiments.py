@@ -3,8 +3,8 @@
 One small CNN family (:func:`small_cnn`) that can be built with standard or
 depthwise-separable convolutions, with batch normalisation before or after
 the ReLU (or none), with dropout and weight decay; and one way to train it
-(:func:`fit_model`): seed, build, compile, fit with a :class:`~course_utils.config.Budget`,
-evaluate, and return a :class:`RunResult` (curves, per-step loss, parameter
+(:func:`fit_model`): seed, build, compile, fit with a :class:`~course_utils.config.Budget`
+(through :func:`course_utils.training.fit`), evaluate, and return a :class:`RunResult` (curves, per-step loss, parameter
 count, test accuracy). Figures of the results live in :mod:`course_utils.plots`.
 
 Example::
@@ -24,13 +24,12 @@ called ``val_*`` are test-set curves; nothing is tuned on them.
 from __future__ import annotations
 
 import functools
-import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
 
-from course_utils import config
+from course_utils import config, training
 from course_utils import spec as specs
 from course_utils import data as course_data
 
@@ -319,17 +318,9 @@ def fit_model(
     the first 256 test images) about ``probe_points`` times during training, into
     ``RunResult.probe``: how the distribution that the next layer receives moves.
     """
-    import keras
-
     set_seed(seed)
     model = build()
-    if augment is not None:
-        model = keras.Sequential([keras.Input(data.input_shape), augment(), model], name=f"{model.name}_augmented")
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
+    training.compile_classifier(model, learning_rate, from_logits=True)
     steps = _StepLoss(len(data.x_train), budget.batch_size)
     callbacks = [steps.callback()]
     prober = None
@@ -337,19 +328,14 @@ def fit_model(
         total_steps = len(steps.sizes) * budget.epochs
         prober = _Probe(probe, data.x_test[:256], total_steps // probe_points)
         callbacks.append(prober.callback())
-    start = time.perf_counter()
-    fit = model.fit(
-        data.x_train, data.y_train,
-        batch_size=budget.batch_size, epochs=budget.epochs, shuffle=True,
-        validation_data=(data.x_test, data.y_test), callbacks=callbacks, verbose=verbose,
-    )
-    seconds = time.perf_counter() - start
-    history = {k: [float(v) for v in values] for k, values in fit.history.items()}
+    fit = training.fit(model, (data.x_train, data.y_train), (data.x_test, data.y_test), epochs=budget.epochs,
+                       batch_size=budget.batch_size, augment=augment() if augment is not None else None,
+                       callbacks=callbacks, verbose=verbose)
     trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
     return RunResult(
         name=name, dataset=data.name, params=int(model.count_params()), trainable=trainable,
-        history=history, step_loss=steps.losses, test_accuracy=history["val_accuracy"][-1],
-        epochs=budget.epochs, seconds=seconds, model=model,
+        history=fit.history, step_loss=steps.losses, test_accuracy=fit.history["val_accuracy"][-1],
+        epochs=budget.epochs, seconds=fit.seconds, model=model,
         probe=prober.result() if prober is not None else None,
     )
 

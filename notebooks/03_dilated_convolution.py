@@ -73,7 +73,7 @@ import pandas as pd
 import tensorflow as tf
 from keras import layers
 
-from course_utils import arithmetic, config, experiments, models, ops, params, plots, widgets
+from course_utils import arithmetic, config, experiments, models, numpy_net, ops, params, plots, widgets
 from course_utils import data as course_data
 from course_utils import receptive_field as rf
 from course_utils.exercises import nb03
@@ -553,13 +553,13 @@ _ = nb03.tap_position.check(answer)
 #
 # ### The whole network: numpy backprop vs automatic differentiation
 #
-# `models.NumpyContextNet` is the classifier above in numpy (front-end, context module, dense
+# `numpy_net.NumpyContextNet` is the classifier above in numpy (front-end, context module, dense
 # head), built from `course_utils.ops`, with a choice of convolution backward pass. Copy its
 # weights into the Keras model and compare its gradients with TensorFlow's automatic
 # differentiation on a batch of images (float32, so agreement to about $10^{-5}$ is perfect):
 
 # %%
-net = models.NumpyContextNet(data.input_shape, data.num_classes, channels=4, init="he_normal", seed=0)
+net = numpy_net.NumpyContextNet(data.input_shape, data.num_classes, channels=4, init="he_normal", seed=0)
 xb, yb = data.x_train[:32], data.y_train[:32]
 keras_net = net.to_keras()
 with tf.GradientTape() as tape:
@@ -593,8 +593,8 @@ np_data = experiments.load_data(np_budget)
 np_runs = {}
 for name, backward in (("correct backprop", ops.dilated_conv2d_backward),
                        ("broken backprop", ops.dilated_conv2d_backward_broken)):
-    net = models.NumpyContextNet(np_data.input_shape, np_data.num_classes, channels=4, init="identity", seed=0)
-    losses = models.train_numpy(net, np_data.x_train, np_data.y_train, np_budget.epochs, np_budget.batch_size,
+    net = numpy_net.NumpyContextNet(np_data.input_shape, np_data.num_classes, channels=4, init="identity", seed=0)
+    losses = numpy_net.train_numpy(net, np_data.x_train, np_data.y_train, np_budget.epochs, np_budget.batch_size,
                                 conv_backward=backward, seed=0)
     accuracy = float(np.mean(net.predict(np_data.x_test) == np_data.y_test))
     np_runs[name] = (losses, accuracy)

@@ -66,3 +66,17 @@ def test_lab_command_serves_the_repository_with_notebooks_open():
     cmd = cli.lab_command(port=8899, open_browser=False)
     assert "--no-browser" in cmd and f"--ServerApp.root_dir={cli.REPO_ROOT}" in cmd
     assert "--ServerApp.default_url=/lab/tree/notebooks" in cmd
+
+
+@pytest.mark.parametrize("action", ["sync", "run", "check", "colab-cell"])
+def test_notebooks_commands_name_an_unknown_notebook(action):
+    result = _course("notebooks", action, "99_no_such_notebook")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "no notebook matches ['99_no_such_notebook']" in result.stderr
+    assert "01_convolution_basics" in result.stderr  # the names to choose from
+
+
+def test_colab_cell_of_a_notebook_by_its_number():
+    result = _course("notebooks", "colab-cell", "02")
+    assert result.returncode == 0, result.stderr
+    assert "notebooks/02_receptive_field.ipynb" in result.stdout and "google.colab" in result.stdout

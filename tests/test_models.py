@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from course_utils import models, ops, params
+from course_utils import models, numpy_net, ops, params
 from course_utils import receptive_field as rf
 
 
@@ -75,7 +75,7 @@ def batch():
 
 def test_numpy_twin_matches_keras_forward_and_autodiff(tf, keras, batch):
     x, y = batch
-    net = models.NumpyContextNet((12, 12, 1), 3, channels=2, init="he_normal", seed=3)
+    net = numpy_net.NumpyContextNet((12, 12, 1), 3, channels=2, init="he_normal", seed=3)
     model = net.to_keras()
     logits, _ = net.forward(x)
     assert np.allclose(logits, model(x).numpy(), atol=1e-4)
@@ -90,7 +90,7 @@ def test_numpy_twin_matches_keras_forward_and_autodiff(tf, keras, batch):
 
 def test_broken_backprop_is_wrong_below_the_first_dilated_layer(batch):
     x, y = batch
-    net = models.NumpyContextNet((12, 12, 1), 3, channels=2, init="he_normal", seed=3)
+    net = numpy_net.NumpyContextNet((12, 12, 1), 3, channels=2, init="he_normal", seed=3)
     _, good = net.loss_and_grads(x, y)
     _, bad = net.loss_and_grads(x, y, ops.dilated_conv2d_backward_broken)
     for name in ("logits", "ctx8", "ctx7"):
@@ -103,9 +103,9 @@ def test_train_numpy_learns_a_separable_toy_problem():
     rng = np.random.default_rng(4)
     y = rng.integers(0, 2, 64)
     x = (rng.uniform(0, 0.3, (64, 8, 8, 1)) + 0.6 * y[:, None, None, None]).astype("float32")
-    net = models.NumpyContextNet((8, 8, 1), 2, channels=2, seed=0)
-    losses = models.train_numpy(net, x, y, epochs=4, batch_size=16, learning_rate=1e-2)
+    net = numpy_net.NumpyContextNet((8, 8, 1), 2, channels=2, seed=0)
+    losses = numpy_net.train_numpy(net, x, y, epochs=4, batch_size=16, learning_rate=1e-2)
     assert len(losses) == 16 and np.mean(losses[-4:]) < np.mean(losses[:4])
     assert np.mean(net.predict(x) == y) > 0.9
     with pytest.raises(ValueError, match="init must be"):
-        models.NumpyContextNet((8, 8, 1), 2, init="ones")
+        numpy_net.NumpyContextNet((8, 8, 1), 2, init="ones")
