@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterator, Sequence, Union
+from typing import Any, Callable, Iterator, Sequence, Union
 
 from course_utils import arithmetic as ar
 
@@ -628,6 +628,112 @@ def is_keras_model(obj: Any) -> bool:
         and hasattr(obj, "layers")
 
 
+# ---------------------------------------------------------------- one Keras layer -> its spec
+# A describer reads a layer's attributes (never get_config) into a LayerSpec; ``base`` holds
+# the spec's name, inputs and type, ``node`` the layer's graph node (None when unbuilt).
+Describer = Callable[[Any, dict[str, Any], Any], LayerSpec]
+
+
+def _conv_fields(layer: Any, base: dict[str, Any]) -> dict[str, Any]:
+    return dict(kernel=tuple(layer.kernel_size), stride=tuple(layer.strides), dilation=tuple(layer.dilation_rate),
+                padding=layer.padding.lower(), use_bias=bool(layer.use_bias), **base)
+
+
+def _describe_separable(layer: Any, base: dict[str, Any], node: Any) -> LayerSpec:
+    return LayerSpec(kind="separable", filters=layer.filters, depth_multiplier=layer.depth_multiplier,
+                     **_conv_fields(layer, base))
+
+
+def _describe_depthwise(layer: Any, base: dict[str, Any], node: Any) -> LayerSpec:
+    return LayerSpec(kind="depthwise", depth_multiplier=layer.depth_multiplier, **_conv_fields(layer, base))
+
+
+def _describe_transposed(layer: Any, base: dict[str, Any], node: Any) -> LayerSpec:
+    op = None if layer.output_padding is None else tuple(layer.output_padding)
+    return LayerSpec(kind="transposed", filters=layer.filters, output_padding=op, **_conv_fields(layer, base))
+
+
+def _describe_conv(layer: Any, base: dict[str, Any], node: Any) -> LayerSpec:
+    return LayerSpec(kind="conv", filters=layer.filters, groups=getattr(layer, "groups", 1),
+                     **_conv_fields(layer, base))
+
+
+def _pooling(pool: str) -> Describer:
+    return lambda layer, base, node: LayerSpec(kind="pool", kernel=tuple(layer.pool_size), stride=tuple(layer.strides),
+                                               padding=layer.padding.lower(), pool=pool, **base)
+
+
+def _global_pooling(pool: str) -> Describer:
+    return lambda layer, base, node: LayerSpec(kind="global_pool", spatial=bool(layer.keepdims), pool=pool, **base)
+
+
+def _describe_upsample(layer: Any, base: dict[str, Any], node: Any) -> LayerSpec:
+    if layer.interpolation not in ("nearest", "bilinear"):
+        raise UnsupportedLayerError(
+            f"layer {layer.name!r} (UpSampling2D) uses interpolation={layer.interpolation!r}; only "
+            f"'nearest' and 'bilinear' have a receptive-field rule here")
+    return LayerSpec(kind="upsample", stride=tuple(layer.size), interpolation=layer.interpolation, **base)
+
+
+def _describe_batchnorm(layer: Any, base: dict[str, Any], node: Any) -> LayerSpec:
+    return LayerSpec(kind="batchnorm", center=bool(layer.center), scale=bool(layer.scale), **base)
+
+
+def _describe_dense(layer: Any, base: dict[str, Any], node: Any) -> LayerSpec:
+    rank = len(node.input_tensors[0].shape) if node is not None else 2
+    return LayerSpec(kind="dense", filters=layer.units, use_bias=bool(layer.use_bias), spatial=rank == 4, **base)
+
+
+def _merging(merge: str) -> Describer:
+    def describe(layer: Any, base: dict[str, Any], node: Any) -> LayerSpec:
+        if merge == "concat" and layer.axis not in (-1, 3):
+            raise UnsupportedLayerError(
+                f"layer {layer.name!r} (Concatenate) joins along axis {layer.axis}: only channel "
+                f"concatenation (axis=-1) keeps the spatial grid")
+        return LayerSpec(kind="merge", merge=merge, **base)
+
+    return describe
+
+
+def _describe_layer_norm(layer: Any, base: dict[str, Any], node: Any) -> LayerSpec:
+    axes = layer.axis if isinstance(layer.axis, (list, tuple)) else [layer.axis]
+    if all(a in (-1, 3) for a in axes):
+        return LayerSpec(kind="neutral", **base)
+    return LayerSpec(kind="flatten", note="normalises over the spatial axes", **base)
+
+
+def _same(**fields: Any) -> Describer:
+    """The describer of layers whose spec has the same fields for every instance."""
+    return lambda layer, base, node: LayerSpec(**fields, **base)
+
+
+#: ``(Keras layer class names, describer)``, tried in order (a subclass before its base
+#: class); names the installed Keras lacks are skipped. A new kind of layer is one entry
+#: here, and its rule in :mod:`course_utils.receptive_field`.
+_DESCRIBERS: list[tuple[tuple[str, ...], Describer]] = [
+    (("InputLayer",), _same(kind="input")),
+    (("SeparableConv2D",), _describe_separable),
+    (("DepthwiseConv2D",), _describe_depthwise),
+    (("Conv2DTranspose",), _describe_transposed),
+    (("Conv2D",), _describe_conv),
+    (("MaxPooling2D",), _pooling("max")),
+    (("AveragePooling2D",), _pooling("avg")),
+    (("GlobalMaxPooling2D",), _global_pooling("max")),
+    (("GlobalAveragePooling2D",), _global_pooling("avg")),
+    (("UpSampling2D",), _describe_upsample),
+    (("ZeroPadding2D",), lambda layer, base, node: LayerSpec(kind="pad", padding=_pads(layer.padding), **base)),
+    (("Cropping2D",), lambda layer, base, node: LayerSpec(kind="crop", padding=_pads(layer.cropping), **base)),
+    (("BatchNormalization",), _describe_batchnorm),
+    (("Dense",), _describe_dense),
+    (("Flatten", "Reshape"), _same(kind="flatten", spatial=False)),
+    *(((name,), _merging(merge)) for name, merge in _MERGE_LAYERS.items()),
+    (_NEUTRAL_LAYERS, _same(kind="neutral")),
+    (("LayerNormalization", "UnitNormalization"), _describe_layer_norm),
+    (("GroupNormalization",), _same(kind="flatten", spatial=True,
+                                    note="statistics over the whole feature map: every unit sees the whole input")),
+]
+
+
 class _KerasWalker:
     """Turns a Keras model into specs. Reads layer attributes only (no get_config)."""
 
@@ -640,8 +746,8 @@ class _KerasWalker:
         self.first_node: dict[int, str] = {}  # id(layer) -> name of its first spec
         self.owned: set[int] = set()  # ids of weights attributed to a spec
         L = self.L
-        self.neutral = tuple(getattr(L, n) for n in _NEUTRAL_LAYERS if hasattr(L, n))
-        self.merges = tuple((getattr(L, n), m) for n, m in _MERGE_LAYERS.items() if hasattr(L, n))
+        self.describers = [(classes, describer) for names, describer in _DESCRIBERS
+                           if (classes := tuple(getattr(L, n) for n in names if hasattr(L, n)))]
 
     # ------------------------------------------------------------ names and inputs
     def _unique(self, name: str) -> str:
@@ -744,8 +850,9 @@ class _KerasWalker:
         return tuple(out)
 
     def describe(self, layer: Any, name: str, inputs: tuple[str, ...], node: Any) -> LayerSpec:
-        """The spec of one Keras layer (or keras.ops operation)."""
-        L, cls = self.L, type(layer)
+        """The spec of one Keras layer (or keras.ops operation): the first entry of
+        :data:`_DESCRIBERS` whose class the layer is an instance of describes it."""
+        cls = type(layer)
         base = dict(name=name, inputs=inputs, type=cls.__name__)
         if getattr(layer, "data_format", "channels_last") == "channels_first":
             raise UnsupportedLayerError(
@@ -754,73 +861,16 @@ class _KerasWalker:
         for registered, kind in _REGISTERED.items():
             if isinstance(layer, registered):
                 return LayerSpec(kind=kind, spatial=kind != "flatten", **base)
-        if isinstance(layer, L.InputLayer):
-            return LayerSpec(kind="input", **base)
-        if isinstance(layer, (L.SeparableConv2D, L.DepthwiseConv2D, L.Conv2DTranspose, L.Conv2D)):
-            return self._conv(layer, base)
-        if isinstance(layer, (L.MaxPooling2D, L.AveragePooling2D)):
-            return LayerSpec(kind="pool", kernel=tuple(layer.pool_size), stride=tuple(layer.strides),
-                             padding=layer.padding.lower(), pool="max" if isinstance(layer, L.MaxPooling2D)
-                             else "avg", **base)
-        if isinstance(layer, (L.GlobalAveragePooling2D, L.GlobalMaxPooling2D)):
-            return LayerSpec(kind="global_pool", spatial=bool(layer.keepdims),
-                             pool="max" if isinstance(layer, L.GlobalMaxPooling2D) else "avg", **base)
-        if isinstance(layer, L.UpSampling2D):
-            if layer.interpolation not in ("nearest", "bilinear"):
-                raise UnsupportedLayerError(
-                    f"layer {layer.name!r} (UpSampling2D) uses interpolation={layer.interpolation!r}; only "
-                    f"'nearest' and 'bilinear' have a receptive-field rule here")
-            return LayerSpec(kind="upsample", stride=tuple(layer.size), interpolation=layer.interpolation, **base)
-        if isinstance(layer, L.ZeroPadding2D):
-            return LayerSpec(kind="pad", padding=_pads(layer.padding), **base)
-        if isinstance(layer, L.Cropping2D):
-            return LayerSpec(kind="crop", padding=_pads(layer.cropping), **base)
-        if isinstance(layer, L.BatchNormalization):
-            return LayerSpec(kind="batchnorm", center=bool(layer.center), scale=bool(layer.scale), **base)
-        if isinstance(layer, L.Dense):
-            rank = len(node.input_tensors[0].shape) if node is not None else 2
-            return LayerSpec(kind="dense", filters=layer.units, use_bias=bool(layer.use_bias), spatial=rank == 4,
-                             **base)
-        if isinstance(layer, (L.Flatten, L.Reshape)):
-            return LayerSpec(kind="flatten", spatial=False, **base)
-        for merge_cls, merge in self.merges:
-            if isinstance(layer, merge_cls):
-                if merge == "concat" and layer.axis not in (-1, 3):
-                    raise UnsupportedLayerError(
-                        f"layer {layer.name!r} (Concatenate) joins along axis {layer.axis}: only channel "
-                        f"concatenation (axis=-1) keeps the spatial grid")
-                return LayerSpec(kind="merge", merge=merge, **base)
-        if isinstance(layer, self.neutral):
-            return LayerSpec(kind="neutral", **base)
-        if isinstance(layer, (L.LayerNormalization, L.UnitNormalization)):
-            axes = layer.axis if isinstance(layer.axis, (list, tuple)) else [layer.axis]
-            if all(a in (-1, 3) for a in axes):
-                return LayerSpec(kind="neutral", **base)
-            return LayerSpec(kind="flatten", note="normalises over the spatial axes", **base)
-        if hasattr(L, "GroupNormalization") and isinstance(layer, L.GroupNormalization):
-            return LayerSpec(kind="flatten", spatial=True,
-                             note="statistics over the whole feature map: every unit sees the whole input", **base)
-        if not isinstance(layer, L.Layer):
+        for classes, describer in self.describers:
+            if isinstance(layer, classes):
+                return describer(layer, base, node)
+        if not isinstance(layer, self.L.Layer):
             return self._operation(layer, base, node)
         raise UnsupportedLayerError(
             f"layer {layer.name!r} ({cls.__name__}) is not understood by course_utils.spec, and it may change "
             f"the receptive field. If it keeps the spatial grid pixel by pixel, register it with "
             f"course_utils.spec.register_layer({cls.__name__}, 'neutral'); otherwise build the model from "
             f"standard 2D Keras layers.")
-
-    def _conv(self, layer: Any, base: dict[str, Any]) -> LayerSpec:
-        L = self.L
-        common = dict(kernel=tuple(layer.kernel_size), stride=tuple(layer.strides),
-                      dilation=tuple(layer.dilation_rate), padding=layer.padding.lower(),
-                      use_bias=bool(layer.use_bias), **base)
-        if isinstance(layer, L.SeparableConv2D):
-            return LayerSpec(kind="separable", filters=layer.filters, depth_multiplier=layer.depth_multiplier, **common)
-        if isinstance(layer, L.DepthwiseConv2D):
-            return LayerSpec(kind="depthwise", depth_multiplier=layer.depth_multiplier, **common)
-        if isinstance(layer, L.Conv2DTranspose):
-            op = None if layer.output_padding is None else tuple(layer.output_padding)
-            return LayerSpec(kind="transposed", filters=layer.filters, output_padding=op, **common)
-        return LayerSpec(kind="conv", filters=layer.filters, groups=getattr(layer, "groups", 1), **common)
 
     def _operation(self, op: Any, base: dict[str, Any], node: Any) -> LayerSpec:
         """A keras.ops operation in a Functional graph (``x + y``, ``keras.ops.relu(x)``, ...)."""

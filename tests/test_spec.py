@@ -118,7 +118,8 @@ def test_every_supported_keras_layer(keras):
     kinds = {s.name: s.kind for s in net}
     assert kinds["c"] == "conv" and kinds["dw"] == "depthwise" and kinds["sep"] == "separable"
     assert kinds["add"] == "merge" and net["cat"].merge == "concat" and net["grouped"].groups == 2
-    assert kinds["mp"] == "pool" and net["ap"].pool == "avg" and kinds["tc"] == "transposed"
+    assert kinds["mp"] == "pool" and net["mp"].pool == "max" and net["ap"].pool == "avg"
+    assert kinds["tc"] == "transposed" and net["gap"].pool == "avg"
     assert net["tc"].output_padding == (1, 1) and net["up"].interpolation == "bilinear"
     assert kinds["crop"] == "crop" and net["crop"].padding == ((1, 0), (2, 2))
     assert net["pixel_dense"].spatial and not net["head"].spatial and kinds["gap"] == "global_pool"
@@ -131,6 +132,35 @@ def test_every_supported_keras_layer(keras):
         if len(shape) == 4:
             assert s.out_hw == shape[1:3]
     assert net.keras_param_count == model.count_params()
+
+
+@pytest.mark.parametrize("make, fields", [
+    (lambda L: L.GlobalMaxPooling2D(keepdims=True), dict(kind="global_pool", pool="max", spatial=True)),
+    (lambda L: L.GlobalMaxPooling2D(), dict(kind="global_pool", pool="max", spatial=False)),
+    (lambda L: L.MaxPooling2D(3, strides=2, padding="same"), dict(kind="pool", pool="max", kernel=(3, 3), stride=(2, 2))),
+    (lambda L: L.LayerNormalization(axis=-1), dict(kind="neutral")),
+    (lambda L: L.LayerNormalization(axis=[1, 2, 3]), dict(kind="flatten")),
+    (lambda L: L.GroupNormalization(groups=2), dict(kind="flatten", spatial=True)),
+    (lambda L: L.BatchNormalization(center=False), dict(kind="batchnorm", center=False, scale=True)),
+    (lambda L: L.Reshape((-1,)), dict(kind="flatten", spatial=False)),
+    (lambda L: L.LeakyReLU(), dict(kind="neutral")),
+])
+def test_one_layer_of_each_kind(keras, make, fields):
+    """One layer after an input of (8, 8, 4): its spec has the fields its Keras class means."""
+    x = keras.Input((8, 8, 4))
+    layer = make(keras.layers)
+    net = spec.from_keras(keras.Model(x, layer(x)))
+    got = net[layer.name]
+    assert {k: getattr(got, k) for k in fields} == fields
+
+
+@pytest.mark.parametrize("merge, expected", [("Maximum", "maximum"), ("Minimum", "minimum"), ("Average", "average"),
+                                             ("Multiply", "multiply"), ("Subtract", "subtract")])
+def test_merge_layers_name_their_operation(keras, merge, expected):
+    x = keras.Input((8, 8, 4))
+    layer = getattr(keras.layers, merge)()
+    net = spec.from_keras(keras.Model(x, layer([x, keras.layers.ReLU()(x)])))
+    assert net[layer.name].kind == "merge" and net[layer.name].merge == expected
 
 
 _LAYER = st.sampled_from(["conv", "pool", "dw", "sep", "tconv", "up", "pad", "crop", "bn"])
