@@ -15,7 +15,7 @@ import pytest
 
 from course_utils.cli import main as course
 from course_utils.grading import course as course_dir
-from course_utils.grading import samples
+from course_utils.grading import isolation, samples
 from course_utils.grading.batch import collect_students, extract_zip, grade_batch, submissions_root
 from course_utils.grading.course import get_assignment, list_assignments
 from course_utils.grading.isolation import Limits, detect_sandbox, kernel_environment
@@ -200,11 +200,20 @@ def test_kernel_environment_is_clean(monkeypatch):
     assert env["HOME"] == "/home/student" and env["TF_CPP_MIN_LOG_LEVEL"] == "3" and env["OMP_NUM_THREADS"] == "1"
 
 
-def test_sandbox_choice(monkeypatch):
-    assert detect_sandbox("none") == "none"
-    with pytest.raises(ValueError, match="sandbox 'docker'"):
+def test_auto_prefers_bubblewrap_and_installs_it_when_missing(monkeypatch):
+    """The choice itself, with the probes replaced: bubblewrap first (silently), installed by
+    ``auto`` when missing and only then; an unknown kind names the choices."""
+    installs, said = [], []
+    monkeypatch.setattr(isolation, "_unshare_works", lambda: True)
+    monkeypatch.setattr(isolation, "_bwrap_works", lambda: bool(installs))
+    monkeypatch.setattr(isolation.shutil, "which", lambda name: None)
+    monkeypatch.setattr(isolation, "_install_bubblewrap", lambda log: installs.append(1) or True)
+    assert detect_sandbox("auto", install=False, log=said.append) == "unshare" and not installs
+    assert detect_sandbox("auto", install=True, log=said.append) == "bwrap" and installs == [1]
+    assert len(said) == 1  # the unshare warning only, nothing said for bubblewrap
+    assert detect_sandbox("unshare", install=True, log=said.append) == "unshare" and installs == [1]
+    with pytest.raises(ValueError, match="sandbox 'docker' is not one of auto, bwrap, unshare, none"):
         detect_sandbox("docker")
-    assert detect_sandbox("auto", install=False, log=lambda m: None) in ("bwrap", "unshare", "none")
 
 
 def test_student_folders_are_found_through_wrappers_and_checked(tmp_path):

@@ -9,6 +9,7 @@ carry costs (see ``WRONG`` there).
 
 from __future__ import annotations
 
+import glob
 from pathlib import Path
 
 import nbformat
@@ -198,8 +199,12 @@ def test_code_looking_for_nbgrader_execution_sees_nothing(results):
 
 
 def test_submissions_cannot_see_other_files_or_the_network(graded, full):
-    if detect_sandbox() != "bwrap":
-        pytest.skip("bubblewrap is not available: no file-system isolation here")
+    """What the snooper looks for exists outside the sandbox (the positive control); inside
+    bubblewrap it finds none of it and no network."""
+    outside = [path for pattern in bad.SNOOP_PATTERNS for path in glob.glob(pattern, recursive=True)]
+    assert any(path.endswith("a1_arithmetic.ipynb") for path in outside), outside
+    if graded[0]["snooper"]["sandbox"] != "bwrap":
+        pytest.skip("this machine graded without bubblewrap: no file-system isolation to check")
     assert graded[0]["snooper"]["score"] == full
     printed = "".join(o.get("text", "") for c in autograded(graded, "snooper").cells for o in c.get("outputs", []))
     assert "SNOOP 0 files; no network" in printed

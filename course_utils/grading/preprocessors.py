@@ -39,7 +39,7 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.api import Gradebook
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
-from traitlets import Integer, Unicode
+from traitlets import Bool, Integer, Unicode
 
 # ----------------------------------------------------------------------------- sanitising
 
@@ -162,6 +162,8 @@ class ResilientExecute(Execute):
     """nbgrader's Execute with an output cap and kernel replacement."""
 
     max_output_chars = Integer(20_000, help="output characters kept per cell").tag(config=True)
+    #: Widget state would be saved into the notebook's metadata, outside every cap.
+    store_widget_state = Bool(False, help="never store the kernel's widget state").tag(config=True)
     max_kernel_restarts = Integer(5, help="fresh kernels started after deaths before giving up").tag(config=True)
 
     def __init__(self, **kwargs: Any):
@@ -203,6 +205,20 @@ class ResilientExecute(Execute):
         stub = {"header": {"msg_type": "stream"}, "parent_header": msg.get("parent_header", {}),
                 "msg_type": "stream", "content": {"name": name, "text": text + TRUNCATED}}
         return super().output(outs, stub, None, cell_index)
+
+    def _update_display_id(self, display_id: str, msg: dict) -> None:
+        """A display update rewrites earlier outputs (``update_display_data``, or a display
+        that reuses an id) without passing through :meth:`output`: its data counts against
+        the cap of every cell it rewrites, and over the cap it becomes the truncation note."""
+        data = msg.get("content", {}).get("data", {})
+        size = sum(len(str(v)) for v in data.values())
+        cells = self._display_id_map.get(display_id, {})
+        if any(size > self.max_output_chars - self._chars.get(index, 0) for index in cells):
+            msg = {**msg, "content": {**msg["content"], "data": {"text/plain": TRUNCATED.strip()}}}
+            size = len(TRUNCATED)
+        for index in cells:
+            self._chars[index] = self._chars.get(index, 0) + size
+        super()._update_display_id(display_id, msg)
 
     # -- dead or stuck kernels ------------------------------------------------
     async def async_execute_cell(self, cell: NotebookNode, cell_index: int,
