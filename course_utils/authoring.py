@@ -27,7 +27,6 @@ NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 IGNORE_MARK = "# NBVAL_IGNORE_OUTPUT"
 #: A notebook may ignore the output of at most this many cells (training logs, timings).
 MAX_IGNORED_CELLS = 6
-COLAB_CELL_TAG = "colab-setup"
 
 
 def repository_url() -> str:

@@ -277,3 +277,59 @@ def test_a2_is_graded_against_the_reference_layers(tmp_path):
     assert "[conv_backward dx for x(2, 5, 5, 3)" in failed["test_conv_backward"]
     cheat = {t["grade_id"]: t.get("failure", "") for t in by_id["cheater"]["tests"] if t["score"] < t["points"]}
     assert "uses 'conv2d_forward' from course_utils.ops" in cheat["test_conv_forward"]
+
+
+def _zip_with(tmp_path, members: dict[str, bytes]) -> "Path":
+    archive = tmp_path / "class.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_STORED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return archive
+
+
+def test_a_damaged_zip_member_is_skipped_with_a_note_and_the_rest_unpacked(tmp_path):
+    archive = _zip_with(tmp_path, {"ada/a.txt": b"PAYLOAD-ADA", "ben/b.txt": b"PAYLOAD-BEN"})
+    raw = archive.read_bytes()
+    archive.write_bytes(raw.replace(b"PAYLOAD-ADA", b"PAYLOAD-XXX", 1))  # the data no longer fits its CRC
+    notes = extract_zip(archive, tmp_path / "x")
+    assert (tmp_path / "x" / "ben" / "b.txt").read_bytes() == b"PAYLOAD-BEN"
+    assert not (tmp_path / "x" / "ada" / "a.txt").exists(), "a damaged member left half unpacked"
+    assert list(notes) == ["ada"] and "CRC" in notes["ada"][0] and "a.txt" in notes["ada"][0]
+
+
+def test_a_zip_member_with_an_unknown_compression_is_skipped_with_a_note(tmp_path):
+    archive = _zip_with(tmp_path, {"ada/a.txt": b"x" * 10, "ben/b.txt": b"y" * 10})
+    raw = bytearray(archive.read_bytes())
+    for signature, offset in ((b"PK\x03\x04", 8), (b"PK\x01\x02", 10)):  # local and central headers
+        at = raw.index(signature)
+        raw[at + offset:at + offset + 2] = (99).to_bytes(2, "little")
+    archive.write_bytes(bytes(raw))
+    notes = extract_zip(archive, tmp_path / "x")
+    assert list(notes) == ["ada"] and "not unpacked" in notes["ada"][0] and "compression" in notes["ada"][0]
+    assert (tmp_path / "x" / "ben" / "b.txt").read_bytes() == b"y" * 10
+
+
+def test_a_zip_past_the_size_cap_unpacks_only_what_fits(tmp_path, monkeypatch):
+    from course_utils.grading import batch
+
+    monkeypatch.setattr(batch, "MAX_ZIP_BYTES", 25)
+    archive = _zip_with(tmp_path, {"ada/a.txt": b"a" * 20, "ben/b.txt": b"b" * 20, "cy/c.txt": b"c"})
+    notes = extract_zip(archive, tmp_path / "x")
+    assert (tmp_path / "x" / "ada" / "a.txt").read_bytes() == b"a" * 20
+    assert not (tmp_path / "x" / "ben").exists()
+    assert list(notes) == ["ben", "cy"] and all("unpacks to more than" in n[0] for n in notes.values())
+
+
+def test_an_unreadable_file_is_left_out_with_a_note_and_the_rest_taken(tmp_path, monkeypatch):
+    from course_utils.grading import batch
+
+    folder = tmp_path / "class" / "ada"
+    folder.mkdir(parents=True)
+    (folder / "a1_arithmetic.ipynb").write_text("{}")
+    (folder / "notes.txt").write_text("mine")
+    real = batch.read_regular_file
+    monkeypatch.setattr(batch, "read_regular_file", lambda path, cap: (
+        (b"", "could not be read: Permission denied") if str(path).endswith("notes.txt") else real(path, cap)))
+    (student,), _ = collect_students(tmp_path / "class", A1.name)
+    assert student.problem is None and student.files == ["a1_arithmetic.ipynb"]
+    assert student.left_out == ["notes.txt (could not be read: Permission denied)"]

@@ -9,8 +9,8 @@ too), or a zip of such a folder. For every student the batch
    import left out) and copies them into a private nbgrader course directory
    built from a template (source, release and gradebook generated once per run
    from ``solutions/``);
-2. runs :mod:`.worker` in its own process, ``--jobs`` at a time, under
-   ``prlimit`` and a wall-clock budget (by default a multiple of the reference
+2. runs :mod:`.worker` in its own process (forked from a warm server,
+   :mod:`.launch`), ``--jobs`` at a time, under resource limits and a wall-clock budget (by default a multiple of the reference
    solution's own grading time), its kernels as a uid of the job's slot when
    the grader is root (:mod:`.isolation`); once the worker is gone, every
    process of that uid is killed;
@@ -40,7 +40,6 @@ import queue
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -68,10 +67,10 @@ from course_utils.grading.isolation import (
     budget,
     detect_sandbox,
     kill_user,
-    prlimit_prefix,
     read_regular_file,
     shown_name,
 )
+from course_utils.grading.launch import LAUNCHER, Worker, worker_rlimits
 from course_utils.grading.worker import Job
 
 STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}")
@@ -137,6 +136,9 @@ def extract_zip(archive: Path, dest: Path) -> dict[str, list[str]]:
                 with zf.open(info) as src, open(target, "xb") as out:
                     shutil.copyfileobj(src, out)
             except (OSError, zipfile.BadZipFile, NotImplementedError, RuntimeError, ValueError) as exc:
+                if not isinstance(exc, FileExistsError):  # on a clash, the member unpacked first stays
+                    with contextlib.suppress(OSError):
+                        target.unlink()  # never half a file: a damaged member fails at its end
                 why = exc.strerror if isinstance(exc, OSError) and exc.strerror else f"{type(exc).__name__}: {exc}"
                 skipped.setdefault(owner, []).append(f"{shown_name(name)} (not unpacked: {why})")
     return skipped
@@ -331,16 +333,16 @@ class _Running:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.procs: dict[int, tuple[subprocess.Popen, int | None]] = {}
+        self.procs: dict[int, tuple[Worker, int | None]] = {}
         self.stopping = threading.Event()
 
-    def add(self, proc: subprocess.Popen, uid: int | None) -> None:
+    def add(self, proc: Worker, uid: int | None) -> None:
         with self.lock:
             self.procs[proc.pid] = (proc, uid)
             if self.stopping.is_set():
-                _kill_group(proc.pid)
+                proc.kill()
 
-    def remove(self, proc: subprocess.Popen) -> None:
+    def remove(self, proc: Worker) -> None:
         with self.lock:
             self.procs.pop(proc.pid, None)
 
@@ -349,15 +351,8 @@ class _Running:
         with self.lock:
             running = list(self.procs.values())
         for proc, uid in running:
-            _kill_group(proc.pid)
+            proc.kill()
             kill_user(uid)
-
-
-def _kill_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def run_worker(job: Job, log_path: Path, limits: Limits, deadline: int,
@@ -373,23 +368,20 @@ def run_worker(job: Job, log_path: Path, limits: Limits, deadline: int,
     env["JUPYTER_RUNTIME_DIR"] = job.runtime_dir
     env.setdefault("PYTHONDONTWRITEBYTECODE", "1")
     uid = job.kernel_uid if job.kernel_uid >= 0 else None
-    cmd = prlimit_prefix(limits, deadline, uid) + [sys.executable, "-m", "course_utils.grading.worker", str(job_path)]
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=job.course_root, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+    worker = LAUNCHER.start(job_path, Path(job.course_root), env, log_path,
+                            worker_rlimits(limits, deadline, uid))
+    if running is not None:
+        running.add(worker, uid)
+    try:
+        code = worker.wait(timeout=deadline)
+        why = f"the grader crashed (exit code {code})"
+    except TimeoutError:
+        code, why = None, f"stopped: the submission ran past its budget of {deadline} s"
+    finally:
+        worker.kill()    # whatever is left of the worker's group
+        kill_user(uid)   # and of the kernels, wherever they went
         if running is not None:
-            running.add(proc, uid)
-        try:
-            code = proc.wait(timeout=deadline)
-            why = f"the grader crashed (exit code {code})"
-        except subprocess.TimeoutExpired:
-            code, why = None, f"stopped: the submission ran past its budget of {deadline} s"
-        finally:
-            _kill_group(proc.pid)  # whatever is left of the worker's group
-            proc.wait()
-            kill_user(uid)         # and of the kernels, wherever they went
-            if running is not None:
-                running.remove(proc)
+            running.remove(worker)
     if running is not None and running.stopping.is_set():
         return None, "interrupted"
     data, _ = read_regular_file(job.result_path, 64 * 1024 ** 2)

@@ -4,7 +4,7 @@ The threat model and what each mode guarantees are in docs/grading.md
 ("Isolation"). In short, for every submission:
 
 1. **The worker** (:mod:`.worker`, nbgrader, trusted) runs in its own process,
-   started through ``prlimit`` with the submission's limits and a deadline.
+   started by :mod:`.launch` with the submission's limits and a deadline.
 2. **The kernel** that runs the student's code is started by
    :class:`SandboxedKernelManager`, never as root: when the grader is root the
    kernel runs as a uid of its own (one per job slot, :class:`KernelUids`),
@@ -134,17 +134,6 @@ def budget(limits: Limits, n_cells: int, reference_seconds: float | None) -> int
     if reference_seconds is None:
         return ceiling
     return min(ceiling, max(BUDGET_FLOOR, int(BUDGET_FACTOR * reference_seconds) + 1))
-
-
-def prlimit_prefix(limits: Limits, cpu_seconds: int, kernel_uid: int | None) -> list[str]:
-    """``prlimit ... --``: the limits of a worker and everything it starts (no ``preexec_fn``,
-    which is unsafe from the batch's threads). The process count is limited only when the
-    kernel gets a uid of its own: for the grader's own uid it would count the grader too."""
-    args = [shutil.which("prlimit") or "prlimit", f"--as={limits.process_bytes}", f"--cpu={cpu_seconds}",
-            f"--fsize={limits.max_file_bytes}", "--core=0"]
-    if kernel_uid is not None:
-        args.append(f"--nproc={limits.max_processes}")
-    return args + ["--"]
 
 
 # ----------------------------------------------------------------------------- users

@@ -14,6 +14,7 @@ import numpy as np
 
 from course_utils import arithmetic
 from course_utils import receptive_field as rfm
+from course_utils.plots._axes import bare
 from course_utils.plots.dilated import dilation_footprint
 from course_utils.widgets._explorer import mark_explorer, show_figure
 
@@ -100,8 +101,7 @@ class DilationExplorer(widgets.VBox):
         ax.imshow(np.zeros_like(counts), cmap="Reds", vmin=-1, vmax=3)
         ax.imshow(np.ma.masked_equal(counts, 0), cmap="viridis")
         ax.set_title(f"paths to the central output ({rf}x{rf})", fontsize=10)
-        ax.set_xticks([])
-        ax.set_yticks([])
+        bare(ax)
         centre = counts[rf // 2]
         ax2.bar(np.arange(rf) - rf // 2, centre, color=["crimson" if v == 0 else "tab:blue" for v in centre])
         ax2.set_xlabel("input pixel (offset from the centre), central row")

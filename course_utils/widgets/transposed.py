@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from course_utils import arithmetic
+from course_utils.plots._axes import bare
 from course_utils.plots.transposed import overlap_map
 from course_utils.widgets._explorer import mark_explorer, show_figure
 
@@ -72,8 +73,7 @@ class TransposedConvExplorer(widgets.VBox):
             for (r, c), v in np.ndenumerate(counts):
                 ax.text(c, r, str(v), ha="center", va="center", fontsize=8,
                         color="white" if v > 0.6 * hi else "black")
-        ax.set_xticks([])
-        ax.set_yticks([])
+        bare(ax)
         ax.set_title(f"inputs per output pixel ({size}x{size})", fontsize=10)
         row = counts[size // 2]
         ax2.bar(np.arange(size), row, color="tab:purple")
