@@ -374,6 +374,26 @@ def test_validate_survives_a_duplicated_test_cell(tmp_path):
     assert len(result.passed) + len(result.failed) == 8
 
 
+@pytest.mark.parametrize("garble", ["not a dict", "points"])
+def test_validate_survives_garbled_nbgrader_metadata(tmp_path, garble):
+    """A test cell whose nbgrader metadata is garbled: repaired from the release when there is
+    one (every visible test still runs), a clear error when there is none."""
+    nb = samples.answered(A1)
+    cell = samples.find_cell(nb, "test_conv_output_size")
+    if garble == "points":
+        cell.metadata["nbgrader"]["points"] = "many"
+    else:
+        cell.metadata["nbgrader"] = "garbage"
+    nbformat.write(nb, tmp_path / f"{A1.name}.ipynb")
+    result = validate(tmp_path / f"{A1.name}.ipynb")
+    assert result.error is None and not result.failed and len(result.passed) == 8
+    assert any("restored at grading" in n for n in result.notes)
+    nbformat.write(nb, tmp_path / "renamed.ipynb")
+    result = validate(tmp_path / "renamed.ipynb")
+    assert "no release was found" in result.error
+    assert any("nbgrader metadata problem" in n for n in result.notes)
+
+
 def test_validate_and_grade_use_the_same_cell_timeout():
     from course_utils.grading import cli
 

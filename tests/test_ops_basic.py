@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from tests._hypothesis import examples
 from tests.test_ops_tf_reference import FLOAT32_TOL, NUMERIC_TOL, assert_close, tf_value_and_grads
 
 from course_utils.ops import (
@@ -24,7 +26,7 @@ from course_utils.ops import (
 seeds = st.integers(0, 2**16)
 
 
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=examples(10), deadline=None)
 @given(seed=seeds)
 def test_relu_matches_tensorflow(tf, seed):
     rng = np.random.default_rng(seed)
@@ -37,7 +39,7 @@ def test_relu_matches_tensorflow(tf, seed):
     np.testing.assert_array_equal(relu_backward(dout, cache), dx_tf)
 
 
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=examples(10), deadline=None)
 @given(seed=seeds, n=st.integers(1, 4), features=st.sampled_from([(6,), (2, 3, 2)]), m=st.integers(1, 5))
 def test_dense_matches_tensorflow_and_numerical_gradient(tf, seed, n, features, m):
     rng = np.random.default_rng(seed)
@@ -58,7 +60,7 @@ def test_dense_matches_tensorflow_and_numerical_gradient(tf, seed, n, features, 
     assert max(errors.values()) < NUMERIC_TOL, errors
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=examples(15), deadline=None)
 @given(seed=seeds, n=st.integers(1, 6), k=st.integers(2, 7), scale=st.sampled_from([1.0, 30.0, 1000.0]))
 def test_softmax_cross_entropy_matches_tensorflow(tf, seed, n, k, scale):
     """Also for huge logits (1000): the stable form never overflows."""

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from tests._hypothesis import examples
 from tests.test_ops_tf_reference import FLOAT32_TOL, NUMERIC_TOL, assert_close
 
 from course_utils.ops import batchnorm_backward, batchnorm_forward, check_gradients
@@ -33,7 +35,7 @@ def bn_cases(draw, max_offset=3.0, min_scale=0.2):
 
 
 @pytest.mark.parametrize("training", [True, False])
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 # float32 loses ~log10(|mean| / std) digits in x - mean, in Keras as here: keep that
 # ratio below ~4 so that two correct float32 implementations agree to 1e-5
 @given(case=bn_cases(max_offset=2.0, min_scale=0.5))
@@ -68,7 +70,7 @@ def test_matches_keras_batch_normalization(tf, keras, training, case):
 
 
 @pytest.mark.parametrize("training", [True, False])
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=examples(10), deadline=None)
 @given(case=bn_cases())
 def test_matches_numerical_gradient(training, case):
     _, x, gamma, beta, moving_mean, moving_var, options = case

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+
+from tests._hypothesis import examples
 from tests.test_ops_tf_reference import (
     FLOAT32_TOL,
     NUMERIC_TOL,
@@ -60,7 +62,7 @@ def random_problem(case, dtype):
     return rng, x, w, b
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(case=conv_cases())
 def test_forward_and_backward_match_tensorflow(tf, case):
     """Vectorised and naive, forward and backward, equal TensorFlow in float32."""
@@ -81,7 +83,7 @@ def test_forward_and_backward_match_tensorflow(tf, case):
         assert_close(grad, ref, FLOAT32_TOL, f"conv2d_backward {what}")
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=examples(15), deadline=None)
 @given(case=conv_cases(max_size=6))
 def test_naive_loops_match_tensorflow(tf, case):
     """The loop version, with either backward function, also equals TensorFlow."""
@@ -97,7 +99,7 @@ def test_naive_loops_match_tensorflow(tf, case):
             assert_close(grad, ref, FLOAT32_TOL, f"{backward.__name__} {what}")
 
 
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=examples(12), deadline=None)
 @given(case=conv_cases(max_size=6))
 def test_backward_matches_numerical_gradient(case):
     _, x, w, b = random_problem(case, np.float64)
@@ -140,7 +142,7 @@ def test_seed_004_backprop_formulas(tf):
     assert dx[0, 1, 1, 0] == pytest.approx(1.0 * 3 + -2.0 * 0.5 + 0.5 * -1 + 4.0 * 2)
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=examples(15), deadline=None)
 @given(
     seed=st.integers(0, 2**16),
     kernel=st.tuples(st.integers(1, 3), st.integers(1, 3)),

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+
+from tests._hypothesis import examples
 from tests.test_ops_tf_reference import FLOAT32_TOL, NUMERIC_TOL, assert_close, tf_padding, tf_value_and_grads
 
 from course_utils.ops import (
@@ -41,7 +43,7 @@ def _tf_pairs(value):
     return [value, value] if isinstance(value, int) else list(value)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(case=depthwise_cases())
 def test_depthwise_matches_tensorflow(tf, case):
     rng, x, w, a = case
@@ -63,7 +65,7 @@ def test_depthwise_matches_tensorflow(tf, case):
         assert_close(grad, ref, FLOAT32_TOL, f"depthwise {what}")
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(case=depthwise_cases(), c_out=st.integers(1, 4))
 def test_separable_matches_tensorflow(tf, case, c_out):
     rng, x, dw, a = case
@@ -88,7 +90,7 @@ def test_separable_matches_tensorflow(tf, case, c_out):
         assert_close(grad, ref, FLOAT32_TOL, f"separable {what}")
 
 
-@settings(max_examples=8, deadline=None)
+@settings(max_examples=examples(8), deadline=None)
 @given(case=depthwise_cases())
 def test_depthwise_and_separable_match_numerical_gradients(case):
     rng, x, w, a = case

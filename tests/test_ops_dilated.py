@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from tests._hypothesis import examples
 from tests.test_ops_tf_reference import FLOAT32_TOL, NUMERIC_TOL, assert_close, tf_conv2d, tf_value_and_grads
 
 from course_utils.ops import (
@@ -19,7 +21,7 @@ from course_utils.ops import (
 BROKEN_MIN_ERROR = 1e-2
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=examples(15), deadline=None)
 @given(seed=st.integers(0, 2**16), k=st.integers(1, 3), d=st.integers(1, 4))
 def test_inflated_kernel_is_the_dilated_convolution(tf, seed, k, d):
     """An ordinary convolution with the zero-filled kernel == tf.nn.conv2d(dilations=d)."""
@@ -32,7 +34,7 @@ def test_inflated_kernel_is_the_dilated_convolution(tf, seed, k, d):
     assert_close(out, tf.nn.conv2d(x, w, 1, "SAME", dilations=d).numpy(), FLOAT32_TOL, "inflated")
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=examples(15), deadline=None)
 @given(
     seed=st.integers(0, 2**16),
     d=st.sampled_from([1, 2, 3, (2, 1)]),

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+
+from tests._hypothesis import examples
 from tests.test_ops_tf_reference import FLOAT32_TOL, NUMERIC_TOL, assert_close, tf_value_and_grads
 
 from course_utils.ops import (
@@ -41,7 +43,7 @@ def pool_cases(draw):
 
 
 @pytest.mark.parametrize("kind", ["max", "avg"])
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(case=pool_cases())
 def test_matches_keras_pooling_layers(tf, keras, kind, case):
     rng, x, a = case
@@ -57,7 +59,7 @@ def test_matches_keras_pooling_layers(tf, keras, kind, case):
 
 
 @pytest.mark.parametrize("kind", ["max", "avg"])
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=examples(10), deadline=None)
 @given(case=pool_cases())
 def test_matches_numerical_gradient(kind, case):
     _, x, a = case

@@ -21,6 +21,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests._hypothesis import examples
+
 FLOAT32_TOL = 1e-5  # TensorFlow vs ours, float32
 NUMERIC_TOL = 1e-7  # analytic vs centred differences, float64
 
@@ -89,7 +91,7 @@ def assert_close(ours, reference, tol, what="", floor=1.0):
 # ------------------------------------------------------------- tests of the references
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=examples(15), deadline=None)
 @given(
     data=st.data(),
     groups=st.sampled_from([1, 2]),

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from tests._hypothesis import examples
 from tests.test_ops_tf_reference import FLOAT32_TOL, NUMERIC_TOL, assert_close
 
 from course_utils.ops import (
@@ -74,7 +76,7 @@ def keras_conv2d_transpose(keras, w, b, args):
     return layer, (slice(None, None, d), slice(None, None, d))
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(case=transposed_cases())
 def test_matches_keras_conv2d_transpose(tf, keras, case):
     rng, x, w, b, args = case
@@ -107,7 +109,7 @@ def test_matches_keras_conv2d_transpose(tf, keras, case):
     assert_close(db, db_k.numpy(), FLOAT32_TOL, "db")
 
 
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=examples(10), deadline=None)
 @given(case=transposed_cases())
 def test_matches_numerical_gradient(case):
     _, x, w, b, args = case

@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 
 from course_utils import receptive_field as rf
 from course_utils.spec import UnsupportedLayerError
+from tests._hypothesis import examples
 
-SETTINGS = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+SETTINGS = settings(max_examples=examples(20), deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                             HealthCheck.data_too_large])
 
 
@@ -215,6 +216,23 @@ def test_transposed_conv_rf_is_exact_for_the_fullest_units(keras, k, s, padding)
     probe = rf.GradientProbe(model)
     boxes = [analysis.box(None, (o, o), clip=True) for o in range(6, 6 + s)]
     measured = [probe.measure((o, o)).bbox for o in range(6, 6 + s)]
+    assert any(m == b for m, b in zip(measured, boxes)), (measured, boxes)
+
+
+@pytest.mark.parametrize("f, k", [(2, 2), (2, 4), (3, 3), (4, 2), (4, 6)])
+def test_bilinear_upsampling_rf_is_exact_for_the_fullest_units(keras, f, k):
+    """Bilinear up-sampling by f acts as FCN's (2f - f%2)-tap kernel with stride 1/f: like the
+    transposed conv, its table box is reached by the fullest units when f divides the extent
+    (2f - f%2 - 1) + (k - 1) on the fine grid, and contains every unit's measured box."""
+    L = keras.layers
+    model = keras.Sequential([keras.Input((17, 19, 1)), L.Conv2D(1, 3),
+                              L.UpSampling2D(f, interpolation="bilinear"), L.Conv2D(1, k)])
+    analysis = rf.analyse(model)
+    probe = rf.GradientProbe(model)
+    units = [(o, o) for o in range(8, 8 + 2 * f)]
+    boxes = [analysis.box(None, unit, clip=True) for unit in units]
+    measured = [probe.measure(unit).bbox for unit in units]
+    assert all(b[0] <= m[0] and b[1] <= m[1] and m[2] <= b[2] and m[3] <= b[3] for m, b in zip(measured, boxes))
     assert any(m == b for m, b in zip(measured, boxes)), (measured, boxes)
 
 

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from course_utils import spec
 from course_utils.spec import LayerSpec, Network, UnsupportedLayerError
+from tests._hypothesis import examples
 
 
 # ----------------------------------------------------------------------------- teaching lists
@@ -166,7 +167,7 @@ def test_merge_layers_name_their_operation(keras, merge, expected):
 _LAYER = st.sampled_from(["conv", "pool", "dw", "sep", "tconv", "up", "pad", "crop", "bn"])
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), kinds=st.lists(_LAYER, min_size=1, max_size=6), h=st.integers(24, 40), w=st.integers(24, 40))
 def test_spec_sizes_equal_keras_sizes_for_random_models(keras, data, kinds, h, w):
     """from_keras checks every size it computes against Keras (it raises otherwise); the same

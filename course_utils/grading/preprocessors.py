@@ -59,26 +59,35 @@ class ForgetUnknownCells(NbGraderPreprocessor):
             self._known = {cell.name for cell in source.source_cells}
         return super().preprocess(nb, resources)
 
-    def _usable(self, meta: Any) -> bool:
-        if not isinstance(meta, dict):
-            return False
-        if not any(meta.get(flag) for flag in ("grade", "solution", "locked", "task")):
-            return False
-        if meta.get("grade_id") not in self._known:
-            return False
-        if meta.get("grade"):
-            try:
-                float(meta.get("points"))
-            except (TypeError, ValueError):
-                return False
-        return True
-
     def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int) -> tuple[NotebookNode, dict]:
-        if "nbgrader" in cell.metadata and not self._usable(cell.metadata.nbgrader):
-            if cell.metadata.nbgrader:
-                self.log.warning("Cell %s has unknown or broken nbgrader metadata: treated as a student cell", index)
-            del cell.metadata["nbgrader"]
+        if forget_unknown_metadata(cell, self._known):
+            self.log.warning("Cell %s has unknown or broken nbgrader metadata: treated as a student cell", index)
         return cell, resources
+
+
+def usable_grader_metadata(meta: Any, known: set[str]) -> bool:
+    """Whether ``meta`` is nbgrader metadata of one of the cells ``known`` that nbgrader can read."""
+    if not isinstance(meta, dict):
+        return False
+    if not any(meta.get(flag) for flag in ("grade", "solution", "locked", "task")):
+        return False
+    if meta.get("grade_id") not in known:
+        return False
+    if meta.get("grade"):
+        try:
+            float(meta.get("points"))
+        except (TypeError, ValueError):
+            return False
+    return True
+
+
+def forget_unknown_metadata(cell: NotebookNode, known: set[str]) -> bool:
+    """Drop the cell's nbgrader metadata unless it is usable; True when something non-empty went."""
+    meta = cell.metadata.get("nbgrader")
+    if "nbgrader" not in cell.metadata or usable_grader_metadata(meta, known):
+        return False
+    del cell.metadata["nbgrader"]
+    return bool(meta)
 
 
 def grader_id(cell: NotebookNode) -> str | None:

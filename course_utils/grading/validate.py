@@ -70,7 +70,8 @@ def validate(path: Path, timeout: int | None = None) -> Validation:
     from traitlets.config import Config
 
     from course_utils.grading.isolation import Limits
-    from course_utils.grading.preprocessors import DropBenignStderr, ResilientExecute, restore_grader_cells
+    from course_utils.grading.preprocessors import (DropBenignStderr, ResilientExecute, forget_unknown_metadata,
+                                                    grader_id, restore_grader_cells)
     from course_utils.grading.worker import compare_with_release, read_notebook
 
     timeout = timeout or Limits().cell_timeout
@@ -91,6 +92,9 @@ def validate(path: Path, timeout: int | None = None) -> Validation:
                         .replace("the original is graded", "your change will be thrown away at grading")
                         for n in notes]
         nb = restore_grader_cells(nb, release)  # run what the grader will run
+        known = {grader_id(cell) for cell in release.cells} - {None}
+        for cell in nb.cells:  # a garbled copy the restore left behind is a student cell to the grader too
+            forget_unknown_metadata(cell, known)
     try:
         CheckCellMetadata().preprocess(nb, {})
     except Exception as exc:  # nbgrader's ValidationError and friends: report, do not crash
