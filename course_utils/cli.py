@@ -67,6 +67,9 @@ def _cmd_setup(args) -> int:
     if args.browser and system.ensure_chromium(log=lambda m: print(m, file=sys.stderr)) is None:
         print("warning: Chromium is missing and could not be installed (needs root and apt); "
               "the browser test will fail until `apt-get install chromium` is run.", file=sys.stderr)
+    if args.browser and system.ensure_bubblewrap(log=lambda m: print(m, file=sys.stderr)) is None:
+        print("warning: bubblewrap is missing and could not be installed (needs root and apt); "
+              "the grading tests use a weaker sandbox until `apt-get install bubblewrap` is run.", file=sys.stderr)
     return 0
 
 
@@ -128,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
                                          "Debian's dataset-fashion-mnist as root) and, with --browser, "
                                          "install Debian's Chromium for the browser test. Never fails: "
                                          "it warns about what is missing.")
-    p_setup.add_argument("--browser", action="store_true", help="also make Chromium available (tests)")
+    p_setup.add_argument("--browser", action="store_true", help="also make Chromium and bubblewrap available (tests)")
     p_setup.set_defaults(func=_cmd_setup)
 
     p_lab = sub.add_parser("lab", help="open JupyterLab on the notebooks",

@@ -1,7 +1,9 @@
 """System packages the course needs, installed by the project's own set-up.
 
 ``make lab`` / ``make test`` call ``course setup``: it makes the offline data
-available and, for the tests, Debian's Chromium (the browser test drives it).
+available and, for the tests, Debian's Chromium (the browser test drives it) and
+bubblewrap (the grader's sandbox; the grader would install it on first use, the
+tests never do).
 Installing needs root and apt; otherwise we say what is missing and go on.
 """
 
@@ -40,3 +42,10 @@ def ensure_chromium(log=print) -> str | None:
     if not os.path.exists(CHROMIUM):
         apt_install("chromium", "chromium-driver", log=log)
     return CHROMIUM if os.path.exists(CHROMIUM) else None
+
+
+def ensure_bubblewrap(log=print) -> str | None:
+    """Path of bubblewrap's ``bwrap`` (the grader's sandbox), installing it if missing and possible."""
+    if shutil.which("bwrap") is None:
+        apt_install("bubblewrap", log=log)
+    return shutil.which("bwrap")

@@ -24,6 +24,7 @@ import time
 
 os.environ.setdefault("COURSE_QUICK", "1")
 os.environ.setdefault("COURSE_OFFLINE", "1")
+os.environ["COURSE_SANDBOX_INSTALL"] = "0"  # no test installs anything: `course setup --browser` did
 os.environ["KERAS_HOME"] = tempfile.mkdtemp(prefix="course-keras-home-")
 _KERAS_HOME = os.environ["KERAS_HOME"]
 

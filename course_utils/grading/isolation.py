@@ -53,6 +53,8 @@ from typing import Callable
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Bool, Integer, Unicode
 
+from course_utils._quiet import CORRECTNESS_ENV
+
 SANDBOX_KINDS = ("bwrap", "unshare", "none")
 
 #: Where the student's notebook folder appears inside the bubblewrap sandbox.
@@ -75,7 +77,7 @@ ETC_ALLOWED = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "loc
 KERNEL_ENV = {
     # TensorFlow / absl / gRPC logging to stderr would score a passing test as failed.
     "TF_CPP_MIN_LOG_LEVEL": "3",
-    "TF_ENABLE_ONEDNN_OPTS": "0",
+    **CORRECTNESS_ENV,  # oneDNN off: wrong strided 1x1 convolution gradients otherwise (course_utils._quiet)
     "GRPC_VERBOSITY": "ERROR",
     "KERAS_BACKEND": "tensorflow",
     # One thread per maths library: parallel grading must not oversubscribe the CPUs.
@@ -351,16 +353,9 @@ def _install_bubblewrap(log: Callable[[str], None]) -> bool:
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         return False
     log("bubblewrap is missing: installing the Debian package 'bubblewrap' (set COURSE_SANDBOX_INSTALL=0 to skip)")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "bubblewrap"]
-    for cmd in (install, ["apt-get", "update", "-q"], install):
-        try:
-            done = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=600)
-        except (OSError, subprocess.SubprocessError):
-            return False
-        if cmd is install and done.returncode == 0:
-            break
-    return shutil.which("bwrap") is not None
+    from course_utils.system import ensure_bubblewrap
+
+    return ensure_bubblewrap(log=lambda m: None) is not None
 
 
 @functools.lru_cache(maxsize=None)
