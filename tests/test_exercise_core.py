@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import types
 
+import numpy as np
 import pytest
 
 from course_utils import _topics
@@ -41,3 +42,22 @@ def test_collect_refuses_a_name_defined_twice(tmp_path, monkeypatch):
     (pkg / "c.py").write_text("__all__ = ['f']\ndef f(): return 'c'\n")
     with pytest.raises(ImportError, match="'f' is defined in both a and c"):
         _topics.collect("fakepkg", [str(pkg)], {})
+
+
+def test_letter_answers_are_read_in_any_case_and_checked_against_the_choices():
+    from course_utils.exercises import as_letters
+
+    assert as_letters(["a", " B "], {"A": 1, "B": 2, "C": 3}, "stacks") == {"A", "B"}
+    with pytest.raises(AssertionError, match=r"\['D'\] are not among the stacks \['A', 'B'\]"):
+        as_letters({"a", "d"}, "AB", "stacks")
+    with pytest.raises(AssertionError, match="set of letters"):
+        as_letters(3, "AB", "stacks")
+
+
+def test_number_answers_are_read_as_floats_or_asked_for():
+    from course_utils.exercises import as_float
+
+    assert as_float("0.5") == 0.5 and as_float(np.float32(2)) == 2.0
+    for bad in (None, "half", [1]):
+        with pytest.raises(AssertionError, match="answer should be a number"):
+            as_float(bad)

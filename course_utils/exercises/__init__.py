@@ -83,6 +83,26 @@ def as_int(answer: Any, what: str) -> int:
     return int(answer)
 
 
+def as_float(answer: Any) -> float:
+    """``answer`` as a float, or AssertionError asking for a number."""
+    try:
+        return float(answer)
+    except (TypeError, ValueError):
+        raise AssertionError("answer should be a number.") from None
+
+
+def as_letters(answer: Any, choices: Any, what: str) -> set[str]:
+    """``answer`` (an iterable of letters, any case) as a set of upper-case letters, all of them
+    among ``choices`` (``what``: the name of those, e.g. "stacks"); AssertionError otherwise."""
+    try:
+        chosen = {str(a).strip().upper() for a in answer}
+    except TypeError:
+        raise AssertionError("answer with a set of letters, e.g. {'A', 'B'}.") from None
+    unknown = chosen - set(choices)
+    require(not unknown, f"{sorted(unknown)} are not among the {what} {sorted(choices)}.")
+    return chosen
+
+
 def expect_equal(answer: Any, expected: Any, hint: str, mistakes: dict[Any, str] | None = None) -> None:
     """Raise AssertionError with ``hint`` unless ``answer`` equals ``expected``.
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from course_utils import arithmetic, ops, params
 from course_utils import receptive_field as rfm
-from course_utils.exercises import Exercise, require
+from course_utils.exercises import Exercise, as_letters, require
 from course_utils.models import context_layers
 from course_utils.plots.dilated import dilation_footprint
 
@@ -77,12 +77,7 @@ def _check_module_weights(answer) -> None:
 
 
 def _check_gridding(answer) -> None:
-    try:
-        chosen = {str(a).strip().upper() for a in answer}
-    except TypeError:
-        raise AssertionError("answer with a set of letters, e.g. {'A', 'B'}.") from None
-    unknown = chosen - set(GRIDDING_STACKS)
-    require(not unknown, f"{sorted(unknown)} are not among the stacks {sorted(GRIDDING_STACKS)}.")
+    chosen = as_letters(answer, GRIDDING_STACKS, "stacks")
     full = {name for name, dil in GRIDDING_STACKS.items() if np.all(dilation_footprint(dil) > 0)}
     wrong_in, missing = sorted(chosen - full), sorted(full - chosen)
     if wrong_in:

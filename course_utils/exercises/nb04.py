@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from course_utils import arithmetic, ops
-from course_utils.exercises import Exercise, require
+from course_utils.exercises import Exercise, as_letters, require
 from course_utils.plots.transposed import overlap_map
 
 __all__ = ["SIZE_CASE", "SCATTER_X", "SCATTER_K", "PAIRS", "output_size", "scatter", "keras_kernel_shape",
@@ -84,12 +84,7 @@ def _even(k: int, s: int) -> bool:
 
 
 def _check_even_overlap(answer) -> None:
-    try:
-        chosen = {str(a).strip().upper() for a in answer}
-    except TypeError:
-        raise AssertionError("answer with a set of letters, e.g. {'A', 'B'}.") from None
-    unknown = chosen - set(PAIRS)
-    require(not unknown, f"{sorted(unknown)} are not among the pairs {sorted(PAIRS)}.")
+    chosen = as_letters(answer, PAIRS, "pairs")
     even = {name for name, (k, s) in PAIRS.items() if _even(k, s)}
     if chosen - even:
         raise AssertionError(f"{', '.join(sorted(chosen - even))}: some output pixels there receive more inputs "

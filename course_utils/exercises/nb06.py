@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from course_utils.exercises import Exercise, require
+from course_utils.exercises import Exercise, as_float, require
 from course_utils.ops import batchnorm_forward, conv2d_forward, dropout_forward
 
 __all__ = ["BATCH_MEAN", "MOMENTUM", "STEPS", "bn_parameters", "dropout_scale", "fold_batchnorm", "moving_mean"]
@@ -58,10 +58,7 @@ def _expected_moving_mean() -> float:
 
 
 def _check_moving_mean(answer) -> None:
-    try:
-        value = float(answer)
-    except (TypeError, ValueError):
-        raise AssertionError("answer should be a number.") from None
+    value = as_float(answer)
     expected = _expected_moving_mean()
     if np.isclose(value, BATCH_MEAN, rtol=0, atol=1e-3):
         raise AssertionError("that is (about) the batch mean itself. Keras keeps the fraction `momentum` of the "
@@ -84,10 +81,7 @@ moving_mean = Exercise(
 
 # ----------------------------------------------------------------------------- 3
 def _check_dropout_scale(answer) -> None:
-    try:
-        value = float(answer)
-    except (TypeError, ValueError):
-        raise AssertionError("answer should be a number.") from None
+    value = as_float(answer)
     rate = 0.25
     x = np.ones((1, 1000))
     _, mask = dropout_forward(x, rate, training=True, seed=0)
