@@ -32,6 +32,11 @@
 #
 # Every number is computed here, by `course_utils` and by TensorFlow / Keras, and the two
 # are compared.
+#
+# **Sources.** *The notes* are the lecture notes *Advanced Convolutions, Batch Normalization
+# and Receptive Field* (EIP4 course, Session 3). *The lecture* is H. Bilen, *Convolutional
+# Networks 2: Training, deep convolutional networks*, Machine Learning Practical, Lecture 8,
+# University of Edinburgh, 2018.
 
 # %%
 # Open in Colab: https://colab.research.google.com/github/advanced-convolutions/course/blob/main/notebooks/01_convolution_basics.ipynb
@@ -112,8 +117,9 @@ print("tf.nn.conv2d gives the same:", np.array_equal(out_numpy, out_tf.numpy()))
 print("same as the notes' output:", np.array_equal(out_numpy[0, :, :, 0], SEED_OUTPUT))
 
 # %% [markdown]
-# Only the first value agrees with the notes. Let us check the second one by hand: with
-# stride 2 the window of output $(0, 1)$ covers padded rows 0–2 and columns 2–4.
+# Only three of the nine values agree with the notes, and by coincidence: $(0,0) = 1$,
+# $(1,0) = 7$ and $(2,1) = 10$. Check output $(0, 1)$ by hand: with stride 2 its window
+# covers padded rows 0–2 and columns 2–4.
 
 # %%
 padded = np.pad(SEED_INPUT, 1)
@@ -243,10 +249,13 @@ matmul = (x.reshape(-1, 192) @ w1x1.reshape(192, 32)).reshape(2, 5, 5, 32)
 print("1x1 convolution == per-pixel matrix product:", np.allclose(conv_1x1, matmul, atol=1e-4))
 
 # %% [markdown]
-# Pointwise convolutions change the number of channels cheaply. Inception and ResNet's
-# bottleneck blocks shrink 192 channels to 32 before an expensive $3\times3$ convolution, and
-# the depthwise-separable convolution of notebook 05 is a depthwise stage followed by a
-# pointwise one. The parameter (and multiply-accumulate) counts on a $28\times28$ map:
+# Pointwise convolutions change the number of channels cheaply. Inception and ResNet use
+# them as "bottlenecks" before expensive convolutions (GoogLeNet's block 3a reduces its 192
+# input channels to 96 before its $3\times3$ and to 16 before its $5\times5$ convolutions; a
+# ResNet-50 bottleneck block reduces 256 channels to 64), and the depthwise-separable
+# convolution of notebook 05 is a depthwise stage followed by a pointwise one. As an
+# illustration, shrink 192 channels to 32 before a $3\times3$ convolution with 64 filters; the
+# parameter (and multiply-accumulate) counts on a $28\times28$ map:
 
 # %%
 direct = params.parameter_table(["conv3same-64"], input_size=28, input_channels=192)
@@ -301,7 +310,7 @@ print("TensorFlow 'SAME' on 8x8, stride 2 == explicit padding (0, 1) on each axi
 #   (dilated convolutions, notebook 03).
 # * If $s > k$ some pixels are **never read** (the red zeros of the $1\times1$, stride-2 map
 #   above); if $k$ is not a multiple of $s$ the pixels are read **unevenly** (the 1-2-4
-#   pattern of the $3\times3$, stride-2 map), the seed of checkerboard artefacts.
+#   pattern of the $3\times3$, stride-2 map), the origin of checkerboard artefacts.
 # * A strided layer **subsamples without low-pass filtering**: it aliases, and it is no
 #   longer *shift-equivariant*. Shift the input by one pixel and a stride-1 output shifts
 #   by one pixel; a stride-2 output changes:
@@ -318,6 +327,16 @@ for s in (1, 2):
     print(f"stride {s}: output of the shifted image == shifted output: {same_after_shift}")
 
 # %% [markdown]
+# With stride 1 a convolution is translation **equivariant**: shifting the input shifts the
+# output by the same amount, $\mathrm{conv}(T_a x) = T_a\,\mathrm{conv}(x)$. It is not
+# translation *invariant*, which would mean $\mathrm{conv}(T_a x) = \mathrm{conv}(x)$: the
+# position of a feature is kept, not forgotten, and that is what lets a fully convolutional
+# network label every pixel (notebook 08). H. Cha and K. Sohn's report *FCN and Dilated
+# Convolutions* (DLLAB Week 5 pre-report, Yonsei University) describes exactly this property,
+# "positioning information is not lost", but calls it "translation invariant"; the right word
+# is equivariant. Invariance needs a layer that forgets position, such as global average
+# pooling over the whole map.
+#
 # **Why, and when, should we use them?**
 #
 # * **Computation.** A stride-2 layer computes 4 times fewer outputs, and every layer after
@@ -444,7 +463,7 @@ print("numpy (course_utils.ops) == Keras:", np.allclose(yd, yd_numpy, atol=1e-5)
 # With `groups=g` the input channels are split into $g$ groups and each group of
 # $C_{out}/g$ filters sees only its own $C_{in}/g$ channels: $g$ small convolutions side by
 # side. The kernel becomes $(k, k, C_{in}/g, C_{out})$, so the parameters drop by a factor
-# $g$ (and, as the lecture notes, this has a regularising effect). AlexNet used two groups
+# $g$ (and, the lecture adds, this has a regularising effect). AlexNet used two groups
 # to split itself over two GPUs; with $g = C_{in}$ every filter sees one channel, the
 # depthwise convolution of notebook 05.
 

@@ -33,6 +33,9 @@
 # Every table comes from `course_utils.receptive_field`, which reads plain layer lists
 # (`["conv3", "conv3", "pool2"]`) and Keras models alike, and every RF is checked once more
 # by measuring which input pixels a unit's gradient reaches.
+#
+# **Source.** *The notes* are the lecture notes *Advanced Convolutions, Batch Normalization
+# and Receptive Field* (EIP4 course, Session 3).
 
 # %%
 # Open in Colab: https://colab.research.google.com/github/advanced-convolutions/course/blob/main/notebooks/02_receptive_field.ipynb
@@ -248,8 +251,10 @@ print("closed form:", closed_form, "| table:", int(rf.receptive_field_table(laye
 
 # %% [markdown]
 # Padding changes what the units look at, not how much: with `"same"` padding the RF
-# sizes are those of the walk-through, only `start` moves (the first unit is centred on a
-# padded position) and the maps do not shrink:
+# sizes are those of the walk-through, only `start` moves and the maps do not shrink. The
+# first unit of each `"same"` convolution is centred on the first *real* pixel ($start = 0$),
+# and its RF reaches into the zero padding; after the pooling it is centred between the
+# first two pixels ($start = 0.5$):
 
 # %%
 same = rf.receptive_field_table(["conv3same", "conv3same", "pool2same", "conv3same"], input_size=10)

@@ -31,6 +31,11 @@
 # * reproduce the lecture's $2\times2$ example exactly, in numpy and in Keras;
 # * derive its **output size**, and why `output_padding` exists;
 # * see where **checkerboard artifacts** come from and why *resize-then-convolve* avoids them.
+#
+# **Sources.** *The course notes* are the lecture notes *Advanced Convolutions, Batch
+# Normalization and Receptive Field* (EIP4 course, Session 3). *The lecture* is AIL 862,
+# Lecture 5 (slides on ResNet, DenseNet, MobileNet, segmentation and the transposed
+# convolution).
 
 # %%
 # Open in Colab: https://colab.research.google.com/github/advanced-convolutions/course/blob/main/notebooks/04_transposed_convolution.ipynb
@@ -186,7 +191,7 @@ plots.plot_zero_insertion(X, K1, stride=2)
 plt.show()
 
 # %% [markdown]
-# The lecture's question has its answer: a $3\times3$ transposed convolution with stride 1
+# The notes' question has its answer: a $3\times3$ transposed convolution with stride 1
 # takes $5\times5$ to $(5-1) + 3 = 7$, i.e. $7\times7$; as an ordinary convolution it is
 # the $5\times5$ input padded by $2$ on each side ($9\times9$) convolved with a $3\times3$ kernel.
 

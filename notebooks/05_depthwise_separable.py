@@ -21,7 +21,11 @@
 # pattern around each pixel) and it mixes **channels** (which input features combine into
 # each output feature). Xception and MobileNet split the two jobs into two cheaper layers,
 # a *depthwise* and a *pointwise* convolution, and pay a small price in accuracy for a
-# large saving in parameters and computation.
+# large saving in parameters and computation. (Both apply the depthwise stage first.
+# MobileNet puts batch norm and a ReLU after each stage; Xception puts no non-linearity
+# between the two, which its paper found works better. The "extreme Inception" module that
+# motivates Xception runs the $1\times1$ stage first, an order that matters little in a deep
+# stack.)
 #
 # In this notebook you will
 #
@@ -29,14 +33,18 @@
 #   the depthwise-separable factorisation gives up to cost $k^2 C_\text{in} + C_\text{in} C_\text{out}$;
 # * count parameters and multiply-accumulates (MACs) of the lecture's example
 #   ($16 \to 32$ channels, $3\times3$: **4608 vs 656** parameters) and check them against Keras;
-# * derive MobileNet's **reduction factor** $\frac{1}{N} + \frac{1}{D_K^2}$ (the lecture's
-#   "Reduction factor - ?") and check it against counted MACs;
+# * derive MobileNet's **reduction factor** $\frac{1}{N} + \frac{1}{D_K^2}$ (the question
+#   "Reduction factor - ?" of AIL 862) and check it against counted MACs;
 # * verify that Keras' `SeparableConv2D` *is* a `DepthwiseConv2D` followed by a $1\times1$
 #   `Conv2D`, and that the course's numpy version matches TensorFlow, gradients included;
 # * meet the two relatives: **spatially separable** ($3\times1$ then $1\times3$) and
 #   **grouped** convolutions;
 # * train standard and separable networks of several widths on real images and compare
 #   accuracy against parameters.
+#
+# **Sources.** *The lecture* is the lecture notes *Advanced Convolutions, Batch Normalization
+# and Receptive Field* (EIP4 course, Session 3); the question "Reduction factor - ?" comes from
+# the slides of AIL 862, Lecture 5.
 
 # %%
 # Open in Colab: https://colab.research.google.com/github/advanced-convolutions/course/blob/main/notebooks/05_depthwise_separable.ipynb
@@ -218,7 +226,7 @@ table[["layer", "type", "output", "params", "formula", "macs"]]
 # \;+\; \underbrace{M \cdot N \cdot D_F \cdot D_F}_{\text{pointwise}} .
 # $$
 #
-# The lecture leaves the ratio as a question ("Reduction factor - ?"). Divide:
+# The AIL 862 slides leave the ratio as a question ("Reduction factor - ?"). Divide:
 #
 # $$
 # \frac{D_K^2\, M\, D_F^2 + M\, N\, D_F^2}{D_K^2\, M\, N\, D_F^2}
@@ -291,6 +299,18 @@ shares.sort_values("macs", ascending=False)
 # convolutions (the MobileNet paper reports the same split in its Table 2: about 95 % of the
 # multiply-adds and 75 % of the parameters), which run as plain matrix products and are fast
 # on any hardware.
+#
+# **Read the parameter column with care.** Keras names MobileNet's batch-norm layers
+# `conv_dw_1_bn`, `conv_pw_1_bn`, ..., and `role()` tests the `conv_dw` / `conv_pw` prefixes
+# before it tests for `bn`, so the depthwise and pointwise rows above also count the batch-norm
+# parameters, four per channel: 19,840 of the depthwise 64,480 ($4 \times 4{,}960$ channels) and
+# 23,808 of the pointwise 3,163,392 ($4 \times 5{,}952$ channels). The convolution weights alone
+# are 44,640 and 3,139,584. Without batch norm and without the classifier's 1,000 biases the parameter shares
+# are exactly the paper's: depthwise $44{,}640 / 4{,}209{,}088 = 1.06\,\%$, pointwise $74.59\,\%$,
+# classifier $24.33\,\%$, first layer $0.02\,\%$. The MAC column is right as printed (batch norm
+# has no MACs), and it exposes a slip in the paper: Table 2 gives the first $3\times3$
+# convolution 1.19 % of the multiply-adds, but $10{,}838{,}016 / 568{,}740{,}352 = 1.91\,\%$; with
+# 1.19 % the paper's column adds up to 99.29 %.
 #
 # **Explore.** Move the sliders: how do the counts and the ratio change with $M$, $N$ and
 # $D_K$? When is a separable layer *not* much cheaper? (Try $N = 1$, or a $1\times1$ kernel.)

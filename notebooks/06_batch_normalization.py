@@ -33,6 +33,9 @@
 #   2 trainable + 2 non-trainable parameters per channel;
 # * train the same network without BN, with BN before and with BN after the ReLU, and compare;
 # * implement and check dropout, weight decay and data augmentation.
+#
+# **Source.** *The lecture* is the lecture notes *Advanced Convolutions, Batch Normalization
+# and Receptive Field* (EIP4 course, Session 3).
 
 # %%
 # Open in Colab: https://colab.research.google.com/github/advanced-convolutions/course/blob/main/notebooks/06_batch_normalization.ipynb
@@ -142,6 +145,13 @@ print("  after:  mean", normalised.mean(axis=(0, 1, 2)).round(3) + 0.0, " std", 
 # (Later work, e.g. Santurkar et al. 2018, "How Does Batch Normalization Help Optimization?",
 # argues that the main benefit is a smoother loss landscape, which allows larger steps, rather
 # than less covariate shift. Either way, the algorithm is the same.)
+#
+# The lecture calls BN (Ioffe and Szegedy, 2015) "the defacto standard for all CNNs and RNNs".
+# For convolutional networks that is fair. For recurrent networks it is not: BN's statistics
+# would have to be kept for every time step, and sequences of different lengths and small
+# batches make them unreliable. The standard there is **layer normalisation** (Ba, Kiros and
+# Hinton, 2016), which normalises each example over its own features instead of over the batch,
+# and works the same in training and at test time.
 
 # %% [markdown]
 # ## 3. The batch-normalisation algorithm

@@ -35,6 +35,9 @@
 #
 # Every gradient is checked twice: against centred finite differences and against
 # TensorFlow's automatic differentiation.
+#
+# **Source.** *The lecture* is H. Bilen, *Convolutional Networks 2: Training, deep
+# convolutional networks*, Machine Learning Practical, Lecture 8, University of Edinburgh, 2018.
 
 # %%
 # Open in Colab: https://colab.research.google.com/github/advanced-convolutions/course/blob/main/notebooks/07_backprop_through_convolution.ipynb
@@ -235,7 +238,7 @@ explorer
 # %% [markdown]
 # ## 5. Checking every gradient
 #
-# Hand-derived gradients must be checked. Three independent answers for the example:
+# Hand-derived gradients must be checked. Four answers for the example, computed independently:
 #
 # 1. the formulas above (correlation and full convolution);
 # 2. `ops.conv2d_backward`, the vectorised backward pass of the course package;
@@ -304,6 +307,17 @@ print("dE/dH^{l-1}:\n", dP)
 fig = plots.plot_maxpool_routing(P, dP_up)
 
 # %% [markdown]
+# **Ties.** The lecture's derivative, $\partial m/\partial a = 1$ if $a > b$ and $0$ otherwise
+# (and the same for $b$), uses strict inequalities. At a tie $a = b$ both partial derivatives are
+# then $0$, and the gradient of $m$ is lost, although $m$ does change when $a$ and $b$ both
+# grow: $\partial m/\partial a + \partial m/\partial b$ should be $1$. The max is not
+# differentiable at a tie, and any split of the gradient with weights $\theta$ and $1-\theta$,
+# $0 \le \theta \le 1$, is a valid (sub)gradient. Implementations give it all to *one* of the
+# tied inputs: `ops.max_pool_backward` to the first in row-major order, as `np.argmax` does.
+# Sending it to every tied input (a mask `window == window.max()`) counts it twice; sending it to
+# none loses it. Either way $\sum \partial E/\partial H^{l-1}$ no longer equals
+# $\sum \partial E/\partial H^l$.
+#
 # The same checks as before. Max-pooling is not differentiable where two inputs of a window
 # tie; finite differences are safe on inputs without ties (a random input almost surely
 # has none).

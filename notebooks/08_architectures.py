@@ -23,7 +23,8 @@
 # field layer by layer (`receptive_field_table`), so that every claim about an architecture is
 # something you can compute:
 #
-# 1. **LeNet-5** (1998): convolution, pooling, fully connected layers;
+# 1. **LeNet-5** (1998), in the modernised form used today: convolution, pooling, fully
+#    connected layers;
 # 2. **AlexNet** (2012): the same recipe, deeper and wider, split over two GPUs (grouped convolutions);
 # 3. **VGG** (2014): only $3\times3$ convolutions, and why;
 # 4. **the degradation problem**: deeper plain networks train *worse*;
@@ -33,6 +34,11 @@
 # 8. **segmentation**, before deep learning and with **fully convolutional networks** (FCN):
 #    convolutionalisation, upsampling, skip connections, shift-and-stitch, and a small FCN
 #    trained on synthetic images.
+#
+# **Sources.** *Bilen's lecture* is H. Bilen, *Convolutional Networks 2: Training, deep
+# convolutional networks*, Machine Learning Practical, Lecture 8, University of Edinburgh, 2018.
+# *The AIL 862 lecture* is AIL 862, Lecture 5 (slides on ResNet, DenseNet, MobileNet,
+# segmentation, FCN and the transposed convolution).
 
 # %%
 # Open in Colab: https://colab.research.google.com/github/advanced-convolutions/course/blob/main/notebooks/08_architectures.ipynb
@@ -86,13 +92,26 @@ pd.set_option("display.width", 140)
 # %% [markdown]
 # ## 1. LeNet-5
 #
-# LeCun's network for handwritten digits has the structure every later CNN elaborates:
+# LeCun, Bottou, Bengio and Haffner's network for handwritten digits ("Gradient-based learning
+# applied to document recognition", *Proceedings of the IEEE*, 1998) has the structure every later
+# CNN elaborates. Bilen's lecture summarises it as follows, and this is the **modernised LeNet-5**
+# that textbooks and frameworks build, and that we build here:
 #
 # * 2 convolutional layers $\{C1, C3\}$ with a non-linearity (tanh);
 # * 2 average-pooling layers $\{S2, S4\}$ (subsampling);
 # * 2 fully connected hidden layers $\{C5, F6\}$; C5 is a $5\times5$ convolution on a $5\times5$ map,
 #   so it is fully connected even though it is written as a convolution (no weight sharing happens);
 # * a softmax classifier.
+#
+# The 1998 network differs in three places. **C3** is not fully connected to S2: a fixed
+# connection table lets six of its maps read 3 of S2's 6 maps, nine read 4, and one reads all 6,
+# so C3 has $(6\cdot3 + 9\cdot4 + 1\cdot6)\cdot25 + 16 = 1{,}516$ parameters instead of the 2,416
+# below, an early form of the grouped convolution of notebook 05. **S2 and S4** are trainable: each
+# unit sums its $2\times2$ window, multiplies by a learned coefficient, adds a learned bias and
+# applies a sigmoid (12 and 32 parameters, not 0). The **output layer** is not a softmax but 10
+# Euclidean radial-basis-function units, each measuring the squared distance between F6's 84
+# outputs and a fixed 84-value code of its class. The "softmax classifier" of Bilen's lecture
+# describes the modern variant, and its date, "LeCun et al, 1997", should be 1998.
 
 # %%
 lenet = A.lenet5()
@@ -111,7 +130,7 @@ receptive_field_table(lenet)
 # Krizhevsky, Sutskever and Hinton won ImageNet 2012 with five convolutional layers (ReLU),
 # three max-pooling layers, two fully connected hidden layers of 4096 units and a 1000-way
 # softmax (plus dropout, data augmentation and local response normalisation, left out here).
-# Reported errors on ILSVRC-2010 (from the paper, as quoted in the lecture):
+# Reported errors on ILSVRC-2010 (from the paper, as quoted in Bilen's lecture):
 #
 # | Model | Top-1 | Top-5 |
 # |---|---|---|
@@ -168,9 +187,12 @@ print("conv1 output size for a 224 input:", arithmetic.conv_output_size(224, 11,
 
 # %% [markdown]
 # Two numbers do not match, and the mismatch is in the paper: $150{,}528 = 224\cdot224\cdot3$,
-# but $11\times11$ windows with stride 4 do not tile 224 pixels (54.25 positions); the
-# $55\times55$ maps of the figure need a $227\times227$ input, as almost every
-# re-implementation uses. And $55\cdot55\cdot96 = 290{,}400$, not 253,440. All later layers agree.
+# but $11\times11$ windows with stride 4 and no padding do not tile 224 pixels
+# ($(224-11)/4 + 1 = 54.25$ positions, so 54). The $55\times55$ maps of the figure need either a
+# $227\times227$ input without padding, $(227-11)/4 + 1 = 55$ (Caffe's AlexNet and many
+# re-implementations), or the $224\times224$ input with 2 pixels of padding,
+# $\lfloor(224+4-11)/4\rfloor + 1 = 55$ (torchvision's AlexNet). And $55\cdot55\cdot96 = 290{,}400$,
+# not 253,440. All later layers agree.
 #
 # ## 3. VGG: only $3\times3$ convolutions
 #
@@ -215,7 +237,7 @@ vgg_rf[vgg_rf["type"].isin(["Conv2D", "MaxPooling2D"])].tail(5)
 # one and make its extra layers the identity, reaching *at least* the same training error
 # ("a solution by construction"). In practice He et al. found the opposite. On CIFAR-10, a
 # 56-layer plain network has *higher training and test error* than a 20-layer one (their Figure
-# 1), and on ImageNet (top-1 error %, 10-crop testing, the lecture's table):
+# 1), and on ImageNet (top-1 error %, 10-crop testing, the AIL 862 lecture's table):
 #
 # | | plain | ResNet |
 # |---|---|---|
@@ -247,7 +269,7 @@ print("ResNet-32 with zeroed extra blocks == ResNet-20:",
 # %% [markdown]
 # ## 5. The residual block
 #
-# The lecture's residual block, PyTorch's `BasicBlock.forward`:
+# The AIL 862 lecture's residual block, PyTorch's `BasicBlock.forward`:
 #
 # ```python
 # def forward(self, x: Tensor) -> Tensor:
@@ -316,7 +338,12 @@ for filters, stride in ((16, 1), (32, 2)):
 # %% [markdown]
 # He et al.'s CIFAR networks have $6n+2$ layers: a $3\times3$ convolution, three stages of $n$
 # blocks with 16, 32 and 64 filters (each new stage halves the size), global average pooling
-# and a softmax. Residual and plain versions differ only in the shortcuts, which cost almost
+# and a softmax. Residual and plain versions differ only in the shortcuts. Where a stage
+# changes, the input of a block and its output differ in size and width, and He et al. offer
+# two shortcuts: **option A**, parameter-free (subsample with stride 2, pad the extra channels
+# with zeros), and **option B**, a projection ($1\times1$ convolution with stride 2). For their
+# CIFAR networks they use option A, so that plain and residual networks have *exactly* the same
+# parameters. The course's `cifar_resnet` uses option B (with batch norm), which costs almost
 # nothing:
 
 # %%
@@ -332,8 +359,10 @@ display(costs)
 print("parameters of the shortcuts:", (costs["parameters"].iloc[1::2].values - costs["parameters"].iloc[::2].values))
 
 # %% [markdown]
-# The only extra parameters are the two projections ($1\times1$ convolution + batch norm) at the
-# two stage changes; identity shortcuts are free. The receptive-field tables of these networks
+# The only extra parameters are the two projections at the two stage changes: $16\cdot32 +
+# 32\cdot64 = 2{,}560$ convolution weights and $4\cdot(32+64) = 384$ batch-norm parameters, 192 of
+# them non-trainable statistics, 2,944 in all; identity shortcuts (and option A) are free. The
+# receptive-field tables of these networks
 # warn that at a projection the two paths are not centred alike: TensorFlow's `"same"` padding
 # pads a stride-2 $3\times3$ convolution on an even input only at the bottom and right, so its
 # windows are centred one pixel off the $1\times1$ projection's samples. Harmless, but a real
@@ -397,8 +426,10 @@ print(f"{densenet.name}: {densenet.count_params():,} parameters; "
 #
 # A standard convolution filters and combines channels in one step. MobileNet splits it into a
 # **depthwise** $D_k\times D_k$ convolution (one filter per input channel: spatial filtering) and a
-# **pointwise** $1\times1$ convolution (combining channels), each followed by batch norm and ReLU6
-# (notebook 05). The reduction factor the lecture asks for: with $M$ input and $N$ output
+# **pointwise** $1\times1$ convolution (combining channels), each followed by batch norm and a
+# ReLU (notebook 05). Keras' `MobileNet` uses ReLU6, $\min(\max(x, 0), 6)$, instead; the MobileNet
+# paper uses a plain ReLU, and ReLU6 became part of the design with MobileNetV2. The reduction
+# factor the AIL 862 lecture asks for: with $M$ input and $N$ output
 # channels, the weights drop from $D_k^2MN$ to $D_k^2M + MN$, a ratio of
 #
 # $$\frac{D_k^2M + MN}{D_k^2MN} = \frac1N + \frac1{D_k^2},$$
@@ -555,7 +586,12 @@ for f in (2, 8, 32):
 #
 # Upsampling cannot restore detail the coarse map never had. How much is lost? Give the network
 # a *perfect* coarse map (the true class fractions of every $s\times s$ cell), upsample it
-# bilinearly and take the most likely class per pixel: the best any stride-$s$ score map can do.
+# bilinearly and take the most likely class per pixel. This is an **oracle baseline**, the score of
+# one particular decoder (bilinear interpolation) fed ideal cell averages; it is not an upper bound
+# on what a stride-$s$ network can reach. A network's stride-$s$ scores need not be cell averages,
+# and its upsampling can be learned: together they can place a boundary inside a cell better than
+# interpolated averages can, and the trained FCN-8s of section 9.5 scores higher than the
+# stride-8 row.
 
 # %%
 strides = (32, 16, 8, 4)
@@ -577,9 +613,11 @@ fig = plots.plot_coarse_masks(gallery_masks[0], {s: m[0] for s, m in coarse_mask
 # * **FCN-8s**: one step more: upsample $2\times$ again, add a score of `pool3`, upsample $8\times$.
 #
 # The skip scores start at zero, so training starts from the coarser network's predictions.
-# The FCN code in the lecture (from the `pochih/FCN-pytorch` repository) is a variant: it adds
-# the upsampled `x5` features to the `x4` features (stride 16) and then upsamples with five
-# $2\times$ transposed convolutions with batch norm, finishing with a $1\times1$ classifier.
+# The FCN code in the AIL 862 lecture (from the `pochih/FCN-pytorch` repository) is a variant: a
+# first $2\times$ transposed convolution (`deconv1`) upsamples the `x5` features (stride 32), which
+# are added to the `x4` features (stride 16); four more $2\times$ transposed convolutions
+# (`deconv2` to `deconv5`, each with ReLU and batch norm) bring the sum back to full resolution,
+# five in all, and a $1\times1$ classifier finishes.
 #
 # Our FCNs for $64\times64$ images: five stages of $3\times3$ convolutions and $2\times2$ max-pools
 # (so `pool5` is $2\times2$), `fc6`/`fc7` as convolutions, then the three variants:
@@ -668,6 +706,13 @@ fig = plots.plot_segmentation_examples(test_images, test_masks, predicted, class
 # %% [markdown]
 # Background is easy (most pixels); the shapes need the network to recognise *form*, since their
 # colours are random. Errors concentrate on the borders and on overlapping shapes.
+#
+# In the saved full run the FCN-8s reaches a mean IoU of 0.808 on its 200 test images, above the
+# 0.802 of the stride-8 oracle baseline of section 9.3 (measured on the 64 gallery images, which are
+# the first 64 of those 200 test images, so the two sets overlap but are not the same). Its
+# stride-8 scores are learned, not cell averages, and its final $8\times$ upsampling is a
+# transposed convolution that starts as bilinear interpolation and is then trained. The oracle
+# baseline is a reference point, not a limit.
 #
 # ## 10. Exercises
 
