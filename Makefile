@@ -41,7 +41,7 @@ lab: setup
 test: $(STAMP)
 	@$(BIN)/course setup --browser
 	$(BIN)/course book
-	COURSE_QUICK=1 COURSE_OFFLINE=1 $(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadscope $(PYTEST_ARGS)
+	COURSE_SITE=$(CURDIR)/_site COURSE_QUICK=1 COURSE_OFFLINE=1 $(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadscope $(PYTEST_ARGS)
 
 # The course website, from the saved notebooks (nothing is executed): any static host
 # can serve _site/ (README, "For maintainers"). tests/test_site.py checks it in Chromium.

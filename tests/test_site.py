@@ -2,7 +2,7 @@
 
 The site is built as `make book` builds it (`course_utils.book.build`, into `_site/`;
 after `make book` this rebuild only re-reads what changed), or taken as it is from
-``$COURSE_SITE``. It is served on a free local port, and Playwright drives Debian's
+``$COURSE_SITE`` (`make test` builds it first and passes it so). It is served on a free local port, and Playwright drives Debian's
 Chromium (the `browser` fixture of conftest.py) through every page once; each
 test then checks one property of that crawl: every page answers 200 with no console
 error, no request leaves the local server (they are answered "blocked" and listed),
