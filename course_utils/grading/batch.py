@@ -9,7 +9,9 @@ too), or a zip of such a folder. For every student the batch
    import left out) and copies them into a private nbgrader course directory
    built from a template (source, release and gradebook generated once per run
    from ``solutions/``);
-2. runs :mod:`.worker` in its own process, ``--jobs`` at a time, under
+2. runs :mod:`.worker` in its own process (:func:`grade_parcel`, the
+   submission's files handed over as bytes), ``--jobs`` at a time (or on a Dask
+   cluster's workers, :mod:`.cluster`: the same function), under
    ``prlimit`` and a wall-clock budget (by default a multiple of the reference
    solution's own grading time), its kernels as a uid of the job's slot when
    the grader is root (:mod:`.isolation`); once the worker is gone, every
@@ -744,6 +746,8 @@ def finish(student: Student, outcome: dict, out: Path | None) -> dict:
         note = "left out: " + ", ".join(student.left_out)
         record["message"] = f"{note}; {record['message']}" if record.get("message") else note
     record["fingerprint"] = student.fingerprint
+    if outcome.get("worker"):
+        record["worker"] = outcome["worker"]  # the cluster worker that graded it
     if out is not None:
         for kind in KEPT:
             record[kind] = _keep(out, kind, student.student_id, outcome.get("files", {}).get(kind, {}))

@@ -42,6 +42,7 @@ import tarfile
 import tempfile
 import threading
 import uuid
+from concurrent.futures import CancelledError
 from pathlib import Path
 from typing import Callable
 
@@ -188,16 +189,20 @@ class ClusterPool:
     """The :class:`.batch.LocalPool` interface, on a Dask cluster."""
 
     def __init__(self, address: str, log: Callable[[str], None] = lambda m: None,
-                 timeout: float = CONNECT_TIMEOUT) -> None:
+                 timeout: float | None = None) -> None:
         import dask
         from distributed import Client, LocalCluster
 
         self.address, count = parse_address(address)
+        timeout = CONNECT_TIMEOUT if timeout is None else timeout
         self.log = log
         self.batch = uuid.uuid4().hex
         self.cluster = None
+        self.client = None
         self.template: tuple[str, bytes] | None = None
         self.code = code_fingerprint()
+        # the batch says itself what went wrong with the cluster (not distributed's tracebacks)
+        logging.getLogger("distributed.client").setLevel(logging.CRITICAL)
         self._stopping = False
         self._sent: dict[str, tuple[Parcel, Grading]] = {}
         try:
@@ -268,6 +273,8 @@ class ClusterPool:
                 done, not_done = dask_wait(list(pending), timeout=timeout, return_when="FIRST_COMPLETED")
         except TimeoutError:
             return set(), pending
+        except CancelledError:  # distributed's FuturesCancelledError: the scheduler went away
+            raise self._lost() from None
         return set(done), set(not_done)
 
     def outcome(self, future) -> dict:
