@@ -188,16 +188,31 @@ def test_a_submission_whose_worker_dies_twice_is_an_error_naming_the_worker(dask
     dask_cluster.client.wait_for_workers(2, timeout=START_S)  # the nannies restart them
 
 
-def _grade_in_background(klass: Path, out: Path, address: str, *extra: str):
-    log = open(out.parent / f"{out.name}.log", "wb")
-    return subprocess.Popen([sys.executable, "-m", "course_utils.cli", "grade", A1.name, str(klass), "--out",
-                             str(out), "--cluster", address, "--no-feedback", *FAST, *extra],
-                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL), log
+@pytest.fixture
+def background():
+    """Start `course grade --cluster` as a command; whatever a failed test left running is killed."""
+    started = []
+
+    def start(klass: Path, out: Path, address: str, *extra: str):
+        log = open(out.parent / f"{out.name}.log", "wb")
+        proc = subprocess.Popen([sys.executable, "-m", "course_utils.cli", "grade", A1.name, str(klass), "--out",
+                                 str(out), "--cluster", address, "--no-feedback", *FAST, *extra],
+                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        started.append((proc, log))
+        return proc, log
+
+    yield start
+    for proc, log in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
 
 
-def test_a_worker_killed_mid_batch_leaves_exactly_one_row_per_student(dask_cluster, tmp_path):
+def test_a_worker_killed_mid_batch_leaves_exactly_one_row_per_student(dask_cluster, tmp_path, background):
+    dask_cluster.client.wait_for_workers(2, timeout=START_S)
     klass = _class(tmp_path)
-    proc, log = _grade_in_background(klass, tmp_path / "out", dask_cluster.address)
+    proc, log = background(klass, tmp_path / "out", dask_cluster.address)
     victim = dask_cluster.workers()["w2"]
     _eventually(lambda: dask_cluster.client.processing(workers=[victim]).get(victim), "w2 to grade a submission")
     dask_cluster.kill("w2")
@@ -225,9 +240,9 @@ def _our_tasks(dask_scheduler=None):
     return [str(key) for key in dask_scheduler.tasks if str(key).startswith("course-grade-")]
 
 
-def test_ctrl_c_cancels_the_queued_tasks(dask_cluster, tmp_path):
+def test_ctrl_c_cancels_the_queued_tasks(dask_cluster, tmp_path, background):
     klass = _class(tmp_path)
-    proc, log = _grade_in_background(klass, tmp_path / "out", dask_cluster.address)
+    proc, log = background(klass, tmp_path / "out", dask_cluster.address)
     _eventually(lambda: list((tmp_path / "out" / "results").glob("*.json")) if (tmp_path / "out").exists() else [],
                 "a first result")
     assert dask_cluster.client.run_on_scheduler(_portable(_our_tasks))  # the rest is queued or running
@@ -242,9 +257,9 @@ def test_ctrl_c_cancels_the_queued_tasks(dask_cluster, tmp_path):
     assert 1 <= len(kept) < len(STUDENTS)
 
 
-def test_the_scheduler_going_away_stops_the_batch_keeping_what_was_graded(dask_cluster, tmp_path):
+def test_the_scheduler_going_away_stops_the_batch_keeping_what_was_graded(dask_cluster, tmp_path, background):
     klass = _class(tmp_path)
-    proc, log = _grade_in_background(klass, tmp_path / "out", dask_cluster.address)
+    proc, log = background(klass, tmp_path / "out", dask_cluster.address)
     _eventually(lambda: list((tmp_path / "out" / "results").glob("*.json")) if (tmp_path / "out").exists() else [],
                 "a first result")
     dask_cluster.kill("scheduler")
