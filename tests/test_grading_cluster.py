@@ -7,6 +7,7 @@ the scheduler killed) last."""
 from __future__ import annotations
 
 import contextlib
+import csv
 import io
 import json
 import os
@@ -113,11 +114,15 @@ def graded(dask_cluster, tmp_path_factory):
     """The class graded here (--jobs 2) and on the cluster, through the command line."""
     root = tmp_path_factory.mktemp("graded")
     klass = _class(root)
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
+    # the LMS export rides along: the roster lacks dev and has zoe, who handed nothing in
+    (root / "roster.csv").write_text("folder,Student,ID,SIS User ID,SIS Login ID,Section\n"
+                                     "ada,Ada L,11,S11,ada,A\nben,Ben B,12,S12,ben,A\nzoe,Zoe Z,13,S13,zoe,B\n")
+    printed, said = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(said):
         local = course(["grade", A1.name, str(klass), "--out", str(root / "local"), "--jobs", "2", *FAST])
-        remote = course(["grade", A1.name, str(klass), "--out", str(root / "cluster"),
-                         "--cluster", dask_cluster.address, *FAST])
+        remote = course(["grade", A1.name, str(klass), "--out", str(root / "cluster"), "--cluster",
+                         dask_cluster.address, "--export", "canvas", "--roster", str(root / "roster.csv"), *FAST])
+    (root / "said.txt").write_text(said.getvalue())
     return local, remote, root, klass
 
 
@@ -142,6 +147,20 @@ def test_the_cluster_gradebook_is_the_local_one(graded, dask_cluster):
         assert "test_conv_output_size" in html and html.rstrip().endswith("</html>")
         assert (root / "cluster" / "logs" / f"{student}.log").stat().st_size > 0
     assert not list(dask_cluster.root.glob("w*/**/grades.csv"))
+
+
+def test_the_cluster_batch_writes_the_canvas_import(graded):
+    _, _, root, _ = graded
+    with open(root / "cluster" / "canvas.csv", newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "a1_arithmetic"]
+    assert rows[1][0].strip() == "Points Possible" and rows[1][-1] == "24"
+    assert rows[2:] == [["Ada L", "11", "S11", "ada", "A", "24"], ["Ben B", "12", "S12", "ben", "A", "20"],
+                        ["Zoe Z", "13", "S13", "zoe", "B", ""]]
+    said = (root / "said.txt").read_text()
+    assert "have no submission (left empty in the export): zoe" in said
+    assert "are not in the roster" in said and "add them to the roster): dev" in said
+    assert (root / "cluster" / "tests.csv").exists() and not (root / "local" / "canvas.csv").exists()
 
 
 def test_a_rerun_on_the_cluster_reuses_what_local_grading_left(graded, dask_cluster):
