@@ -7,6 +7,8 @@ module                 contents
 :mod:`.batch`          ``course grade``: a class in parallel, zip input, re-runs
 :mod:`.worker`         one submission in its own process (inspection, autograde,
                        feedback)
+:mod:`.cluster`        ``--cluster``: the same per-submission grading on a Dask cluster
+:mod:`.lms`            ``--export``: Canvas's and Moodle's import files, the roster
 :mod:`.preprocessors`  nbgrader preprocessors for bad submissions (dead kernels,
                        floods of output, TensorFlow's stderr)
 :mod:`.isolation`      resource limits and the kernel sandbox (bubblewrap)

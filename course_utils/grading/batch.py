@@ -9,11 +9,14 @@ too), or a zip of such a folder. For every student the batch
    import left out) and copies them into a private nbgrader course directory
    built from a template (source, release and gradebook generated once per run
    from ``solutions/``);
-2. runs :mod:`.worker` in its own process (forked from a warm server,
-   :mod:`.launch`), ``--jobs`` at a time, under resource limits and a wall-clock budget (by default a multiple of the reference
-   solution's own grading time), its kernels as a uid of the job's slot when
-   the grader is root (:mod:`.isolation`); once the worker is gone, every
-   process of that uid is killed;
+2. runs :mod:`.worker` in its own process (:func:`grade_parcel`, the
+   submission's files handed over as bytes; the worker forked from a warm server,
+   :mod:`.launch`), ``--jobs`` at a time (or on a Dask cluster's workers,
+   :mod:`.cluster`: the same function), under resource limits and a wall-clock
+   budget (by default a multiple of the reference solution's own grading time),
+   its kernels as a uid of the job's slot when the grader is root
+   (:mod:`.isolation`); once the worker is gone, every process of that uid is
+   killed;
 3. keeps the result in ``OUT/results/<student>.json`` together with a
    fingerprint of everything the score depends on (the student's files, the
    assignment's source, the grading settings and environment, the grader's code
@@ -292,23 +295,53 @@ def grader_fingerprint(assignment: Assignment, limits: Limits, sandbox: str, fee
 
 
 # ----------------------------------------------------------------------------- one student
-def _copy_submission(student: Student, dest: Path) -> None:
-    dest.mkdir(parents=True, exist_ok=True)
+@dataclass
+class Parcel:
+    """One submission as it travels to whatever grades it (a thread here, a cluster worker):
+    the student's id and files as bytes, read on this machine."""
+
+    student_id: str
+    files: dict[str, bytes] = field(default_factory=dict)
+
+
+@dataclass
+class Grading:
+    """How every submission of a batch is graded, wherever it runs."""
+
+    assignment: str
+    max_score: float
+    limits: dict
+    sandbox: str
+    deadline: int
+    feedback: bool
+    #: the settings that reach the kernel (:data:`PASSED_ENV`), as this machine has them
+    environ: dict = field(default_factory=lambda: {k: os.environ.get(k) for k in PASSED_ENV})
+
+
+def pack(student: Student) -> Parcel:
+    """The student's regular files as bytes (read without following links)."""
+    parcel = Parcel(student.student_id)
     for rel in student.files:
         data, problem = read_regular_file(student.folder / rel, MAX_FILE_BYTES)
         if problem:  # changed since it was looked at
             student.left_out.append(f"{shown_name(rel)} ({problem})")
             continue
-        target = dest / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
+        parcel.files[rel] = data
+    return parcel
 
 
-def _prepare_course(template: Path, root: Path, assignment: str, student: Student) -> None:
+def _prepare_course(template: Path, root: Path, assignment: str, parcel: Parcel) -> None:
     for part in ("source", "release"):
         shutil.copytree(template / part, root / part)
     shutil.copyfile(template / "gradebook.db", root / "gradebook.db")
-    _copy_submission(student, root / "submitted" / student.student_id / assignment)
+    dest = root / "submitted" / parcel.student_id / assignment
+    dest.mkdir(parents=True, exist_ok=True)
+    for rel, data in parcel.files.items():
+        target = dest / rel
+        if ".." in Path(rel).parts or Path(rel).is_absolute():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
 
 
 def _error_record(student: Student, assignment: str, max_score: float, message: str,
@@ -356,8 +389,10 @@ class _Running:
 
 
 def run_worker(job: Job, log_path: Path, limits: Limits, deadline: int,
-               running: _Running | None = None) -> tuple[dict | None, str]:
-    """Run the worker process of one job; (its record, or None and why not).
+               running: _Running | None = None, environ: dict[str, str | None] | None = None
+               ) -> tuple[dict | None, str]:
+    """Run the worker process of one job; (its record, or None and why not). ``environ``
+    sets the variables of :data:`PASSED_ENV` (None: unset) as the batch's machine has them.
 
     When it returns, the worker's process group and every process of the job's kernel
     uid are dead, and only then is the worker's result read."""
@@ -365,6 +400,13 @@ def run_worker(job: Job, log_path: Path, limits: Limits, deadline: int,
     job_path = Path(job.course_root) / "job.json"
     job.dump(job_path)
     env = {k: v for k, v in os.environ.items() if not k.startswith("NBGRADER")}
+    for name, value in (environ or {}).items():
+        if name not in PASSED_ENV:
+            continue
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
     env["JUPYTER_RUNTIME_DIR"] = job.runtime_dir
     env.setdefault("PYTHONDONTWRITEBYTECODE", "1")
     uid = job.kernel_uid if job.kernel_uid >= 0 else None
@@ -441,9 +483,8 @@ REFERENCE_ID = "reference-solution"
 NO_REFERENCE_RUN = ("a3_depthwise",)
 
 
-def _reference_seconds(assignment: Assignment, template: Path, work: Path, out: Path, max_score: float,
-                       limits: Limits, kind: str, grader: str, n_cells: int, feedback: bool,
-                       running: _Running, log: Callable[[str], None]) -> float | None:
+def _reference_seconds(assignment: Assignment, work: Path, out: Path, max_score: float, limits: Limits,
+                       kind: str, grader: str, n_cells: int, pool, log: Callable[[str], None]) -> float | None:
     """Seconds the assignment's own solution takes to grade (cached in ``OUT/reference.json``);
     the default budget of every submission is a multiple of it."""
     from course_utils.grading import samples
@@ -462,9 +503,8 @@ def _reference_seconds(assignment: Assignment, template: Path, work: Path, out: 
     for name in assignment.notebooks:
         samples.write(samples.answered(assignment, notebook=name), folder, f"{name}.ipynb")
     reference = Student(REFERENCE_ID, folder, files=sorted(p.name for p in folder.iterdir()))
-    with _Slots(1) as slots:
-        record = _grade_one(reference, assignment, template, work, None, max_score, limits, kind,
-                            limits.submission_timeout(n_cells), feedback, slots, running)
+    grading = Grading(assignment.name, max_score, asdict(limits), kind, limits.submission_timeout(n_cells), False)
+    record = finish(reference, _run_one(pool, pack(reference), grading), None)
     if record["status"] != "ok" or record["score"] != max_score:
         log(f"warning: the reference solution scores {record['score']:g} of {max_score:g} "
             f"({record['message']}); the submission budget falls back to {limits.submission_timeout(n_cells)} s")
@@ -477,19 +517,27 @@ def _reference_seconds(assignment: Assignment, template: Path, work: Path, out: 
 def grade_batch(assignment: Assignment, submissions: Path, out: Path, *, jobs: int = 1,
                 limits: Limits = Limits(), sandbox: str | None = None, force: bool = False,
                 feedback: bool = True, progress: bool = True, work_dir: Path | None = None,
+                cluster: str | None = None,
                 log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> BatchReport:
-    """Grade every student in ``submissions`` into ``out`` (see the module docstring)."""
+    """Grade every student in ``submissions`` into ``out`` (see the module docstring); with
+    ``cluster`` (an address, or ``local:N``) on a Dask cluster (:mod:`.cluster`)."""
     if not submissions.exists():
         raise UsageError(f"{submissions} does not exist")
     kind = detect_sandbox(sandbox, log=log)
-    out.mkdir(parents=True, exist_ok=True)
-    for sub in ("results", "feedback", "autograded", "logs"):
-        (out / sub).mkdir(exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="course-grade-", dir=work_dir))
-    running = _Running()
-    restore = _stop_on_sigterm()
+    if cluster:
+        from course_utils.grading.cluster import ClusterPool
+
+        pool = ClusterPool(cluster, log=log)  # an unusable address fails here, before OUT is touched
+    else:
+        pool = LocalPool(jobs)
     stack = contextlib.ExitStack()
+    stack.callback(pool.close)
+    restore = _stop_on_sigterm()
+    work = Path(tempfile.mkdtemp(prefix="course-grade-", dir=work_dir))
     try:
+        out.mkdir(parents=True, exist_ok=True)
+        for sub in ("results", "feedback", "autograded", "logs"):
+            (out / sub).mkdir(exist_ok=True)
         zip_notes: dict[str, list[str]] = {}
         if submissions.is_file():
             unpacked = work / "unpacked"
@@ -497,6 +545,7 @@ def grade_batch(assignment: Assignment, submissions: Path, out: Path, *, jobs: i
             submissions = unpacked
         root = submissions_root(submissions, assignment.name)
         template, max_score = _template(work, assignment, log)
+        pool.start(template, work)
         source_notebooks = [template / "source" / assignment.name / f"{nb}.ipynb" for nb in assignment.notebooks]
         students, notes = collect_students(root, assignment.name, imported_modules(source_notebooks), zip_notes)
         if not students:
@@ -519,44 +568,50 @@ def grade_batch(assignment: Assignment, submissions: Path, out: Path, *, jobs: i
         reused = sorted(set(records) - {s.student_id for s in students if s.problem})
         reference = None
         if todo and not limits.budget_seconds:
-            reference = _reference_seconds(assignment, template, work, out, max_score, limits, kind, grader,
-                                           n_cells, feedback, running, log)
+            reference = _reference_seconds(assignment, work, out, max_score, limits, kind, grader, n_cells,
+                                           pool, log)
         deadline = budget(limits, n_cells, reference)
         log(f"{assignment.name}: {len(students)} submission(s), {len(todo)} to grade, "
-            f"{len(reused)} unchanged since the last run; sandbox: {kind}; jobs: {jobs}; "
+            f"{len(reused)} unchanged since the last run; sandbox: {kind}; {pool.describe()}; "
             f"budget: {deadline} s per submission")
+        grading = Grading(assignment.name, max_score, asdict(limits), kind, deadline, feedback)
 
-        slots = stack.enter_context(_Slots(max(1, jobs)))
-
-        def one(student: Student) -> dict:
+        def one(student: Student, future) -> dict:
             try:
-                return _grade_one(student, assignment, template, work, out, max_score, limits, kind,
-                                  deadline, feedback, slots, running)
+                return finish(student, pool.outcome(future), out)
+            except GradersLost:
+                raise
             except Exception as exc:  # a broken student folder must not stop the batch
                 return _error_record(student, assignment.name, max_score,
                                      f"could not grade: {type(exc).__name__}: {exc}", transient=True)
 
         bar = _progress(len(todo), assignment.name, progress)
-        pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+        waiting = list(reversed(todo))
+        sent: dict = {}
+        pending: set = set()
         try:
-            pending = {pool.submit(one, s) for s in todo}
-            while pending:
-                done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            while waiting or pending:
+                # a submission is read when it is sent, and only a few wait at a time
+                while waiting and len(pending) < 2 * pool.capacity:
+                    student = waiting.pop()
+                    future = pool.submit(pack(student), grading)
+                    sent[future] = student
+                    pending.add(future)
+                done, pending = pool.wait(pending, 0.5)
                 for future in done:
-                    record = future.result()
-                    if running.stopping.is_set():
+                    record = one(sent.pop(future), future)
+                    if pool.stopping:
                         continue
                     records[record["student_id"]] = record
                     if bar is not None:
-                        bar.set_postfix_str(f"{record['student_id']}: {record['status']}")
+                        where = f" on {record['worker']}" if record.get("worker") else ""
+                        bar.set_postfix_str(f"{record['student_id']}: {record['status']}{where}")
                         bar.update()
         except BaseException:
-            running.kill_all()
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.stop(pending)
             _write_gradebook(out, [records[s.student_id] for s in students if s.student_id in records])
             raise
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
             if bar is not None:
                 bar.close()
 
@@ -615,54 +670,146 @@ def _load_result(out: Path, student: Student) -> dict | None:
     return record
 
 
-def _keep(root: Path, files: list[str], out: Path, kind: str, student: str) -> list[str]:
-    """Copy a worker's files (feedback, autograded notebooks) to ``OUT/<kind>/<student>/``:
-    regular files only, read without following links."""
-    target = out / kind / student
-    shutil.rmtree(target, ignore_errors=True)
-    kept = []
-    for rel in files:
-        data, problem = read_regular_file(root / rel, MAX_FILE_BYTES)
-        if problem:
-            continue
-        target.mkdir(parents=True, exist_ok=True)
-        (target / Path(rel).name).write_bytes(data)
-        kept.append((target / Path(rel).name).relative_to(out).as_posix())
-    return kept
+KEPT = ("feedback", "autograded")   # the worker's files that come back, by kind
+MAX_LOG_BYTES = 16 * 1024 ** 2
 
 
-def _grade_one(student: Student, assignment: Assignment, template: Path, work: Path, out: Path | None,
-               max_score: float, limits: Limits, sandbox: str, deadline: int, feedback: bool,
-               slots: _Slots, running: _Running) -> dict:
-    """Grade one student; with ``out=None`` (the reference run) nothing is kept."""
+def grade_parcel(parcel: Parcel, grading: Grading, template: Path, work: Path, uid: int | None,
+                 running: _Running | None = None) -> dict:
+    """Grade one submission in its own worker process, as a uid of its own, on the machine
+    this runs on (the batch's, or a cluster worker): returns its *outcome*, plain data::
+
+        {"record": {...}, "files": {"feedback": {name: bytes}, "autograded": {...}}, "log": bytes}
+
+    The worker's files are read back as regular files, without following links; nothing is
+    written outside ``work``, which is left as it was found."""
     started = time.monotonic()
-    root = work / "students" / student.student_id
-    uid = slots.free.get()
+    root = work / "students" / parcel.student_id
     # short: Unix socket paths are limited to ~100 bytes; traversable by the kernel's uid
     runtime = tempfile.mkdtemp(prefix="cgk")
     os.chmod(runtime, 0o711)
-    log_path = (out / "logs" / f"{student.student_id}.log") if out else (work / f"{student.student_id}.log")
+    log_path = work / f"{parcel.student_id}.log"
+    limits = Limits(**grading.limits)
     try:
-        _prepare_course(template, root, assignment.name, student)
-        job = Job(assignment=assignment.name, student=student.student_id, course_root=str(root),
-                  runtime_dir=runtime, result_path=str(root / "result.json"), sandbox=sandbox,
-                  limits=asdict(limits), feedback=feedback and out is not None,
-                  kernel_uid=-1 if uid is None else uid)
-        record, why = run_worker(job, log_path, limits, deadline, running)
+        _prepare_course(template, root, grading.assignment, parcel)
+        job = Job(assignment=grading.assignment, student=parcel.student_id, course_root=str(root),
+                  runtime_dir=runtime, result_path=str(root / "result.json"), sandbox=grading.sandbox,
+                  limits=grading.limits, feedback=grading.feedback, kernel_uid=-1 if uid is None else uid)
+        record, why = run_worker(job, log_path, limits, grading.deadline, running, grading.environ)
         if record is None:
-            record = _error_record(student, assignment.name, max_score, why, transient=True)
-        if student.left_out:
-            note = "left out: " + ", ".join(student.left_out)
-            record["message"] = f"{note}; {record['message']}" if record.get("message") else note
-        record["fingerprint"] = student.fingerprint
+            record = _error_record(parcel, grading.assignment, grading.max_score, why, transient=True)
+        files: dict[str, dict[str, bytes]] = {}
+        for kind in KEPT:
+            for rel in record.get(kind, []):
+                data, problem = read_regular_file(root / rel, MAX_FILE_BYTES)
+                if not problem:
+                    files.setdefault(kind, {})[Path(rel).name] = data
         record["seconds"] = round(time.monotonic() - started, 2)
         record["kernel_uid"] = uid
-        if out is not None:
-            for kind in ("feedback", "autograded"):
-                record[kind] = _keep(root, record.get(kind, []), out, kind, student.student_id)
-            (out / "results" / f"{student.student_id}.json").write_text(json.dumps(record, indent=1))
-        return record
+        log, _ = read_regular_file(log_path, MAX_LOG_BYTES)
+        return {"record": record, "files": files, "log": log or b""}
     finally:
-        slots.free.put(uid)
         shutil.rmtree(runtime, ignore_errors=True)
         shutil.rmtree(root, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            log_path.unlink()
+
+
+def _keep(out: Path, kind: str, student: str, files: dict[str, bytes]) -> list[str]:
+    """Write a worker's files (feedback, autograded notebooks) to ``OUT/<kind>/<student>/``."""
+    target = out / kind / student
+    shutil.rmtree(target, ignore_errors=True)
+    kept = []
+    for name, data in sorted(files.items()):
+        name = Path(name).name
+        if name in ("", ".", ".."):
+            continue
+        target.mkdir(parents=True, exist_ok=True)
+        (target / name).write_bytes(data)
+        kept.append((target / name).relative_to(out).as_posix())
+    return kept
+
+
+def finish(student: Student, outcome: dict, out: Path | None) -> dict:
+    """The record of a graded submission, on the batch's machine; it alone writes ``OUT``:
+    the feedback, the autograded notebooks, the log and the cached result (nothing when
+    ``out`` is None: the reference run)."""
+    record = outcome["record"]
+    if student.left_out:
+        note = "left out: " + ", ".join(student.left_out)
+        record["message"] = f"{note}; {record['message']}" if record.get("message") else note
+    record["fingerprint"] = student.fingerprint
+    if outcome.get("worker"):
+        record["worker"] = outcome["worker"]  # the cluster worker that graded it
+    if out is not None:
+        for kind in KEPT:
+            record[kind] = _keep(out, kind, student.student_id, outcome.get("files", {}).get(kind, {}))
+        (out / "logs" / f"{student.student_id}.log").write_bytes(outcome.get("log") or b"")
+        (out / "results" / f"{student.student_id}.json").write_text(json.dumps(record, indent=1))
+    return record
+
+
+class LocalPool:
+    """``--jobs N``: N threads on this machine, each submission in its own worker process
+    and kernel uid (see :func:`grade_parcel`). :mod:`.cluster` has the same interface."""
+
+    def __init__(self, jobs: int) -> None:
+        self.jobs = max(1, jobs)
+        self.running = _Running()
+        self.slots = _Slots(self.jobs)
+        self.executor = ThreadPoolExecutor(max_workers=self.jobs)
+        self.template: Path | None = None
+        self.work: Path | None = None
+
+    def describe(self) -> str:
+        return f"jobs: {self.jobs}"
+
+    @property
+    def capacity(self) -> int:
+        """Submissions graded at once."""
+        return self.jobs
+
+    def start(self, template: Path, work: Path) -> None:
+        self.template, self.work = template, work
+
+    def submit(self, parcel: Parcel, grading: Grading):
+        return self.executor.submit(self._one, parcel, grading)
+
+    def _one(self, parcel: Parcel, grading: Grading) -> dict:
+        uid = self.slots.free.get()
+        try:
+            return grade_parcel(parcel, grading, self.template, self.work, uid, self.running)
+        finally:
+            self.slots.free.put(uid)
+
+    def wait(self, pending: set, timeout: float) -> tuple[set, set]:
+        done, pending = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
+        return done, pending
+
+    def outcome(self, future) -> dict:
+        return future.result()
+
+    @property
+    def stopping(self) -> bool:
+        return self.running.stopping.is_set()
+
+    def stop(self, pending: set) -> None:
+        """Interrupted: kill what is running, drop what is queued."""
+        self.running.kill_all()
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
+        self.slots.__exit__()
+
+
+class GradersLost(RuntimeError):
+    """The machines grading the batch went away (a cluster's scheduler): the batch stops,
+    what was graded is kept."""
+
+
+def _run_one(pool, parcel: Parcel, grading: Grading) -> dict:
+    pending = {pool.submit(parcel, grading)}
+    while pending:
+        done, pending = pool.wait(pending, 0.5)
+    return pool.outcome(done.pop())

@@ -37,12 +37,15 @@ def _cmd_release(args) -> int:
 
 
 def _cmd_grade(args) -> int:
-    from course_utils.grading.batch import UsageError, grade_batch
+    from course_utils.grading import lms
+    from course_utils.grading.batch import GradersLost, UsageError, grade_batch
     from course_utils.grading.course import SetupError, get_assignment
     from course_utils.grading.gradebook import format_table
     from course_utils.grading.isolation import Limits, SandboxUnavailable
 
     try:
+        # the roster and the export are checked before anything is graded
+        export = lms.Export.from_options(args.export, args.roster, args.columns)
         assignment = get_assignment(args.assignment)
         submissions = Path(args.submissions) if args.submissions else assignment.examples_dir
         out = Path(args.out) if args.out else Path("grades") / assignment.name
@@ -50,8 +53,11 @@ def _cmd_grade(args) -> int:
                         budget_seconds=args.budget)
         report = grade_batch(assignment, submissions, out, jobs=args.jobs, limits=limits,
                              sandbox=args.sandbox, force=args.force, feedback=not args.no_feedback,
-                             progress=not args.quiet, log=_say)
+                             progress=not args.quiet, cluster=args.cluster, log=_say)
     except (UsageError, SetupError, SandboxUnavailable, ValueError) as exc:
+        _say(f"error: {exc}")
+        return 2
+    except GradersLost as exc:
         _say(f"error: {exc}")
         return 2
     except KeyboardInterrupt:
@@ -62,6 +68,11 @@ def _cmd_grade(args) -> int:
         _say(f"note: {note}")
     print(format_table(report.records))
     print(f"gradebook: {report.csv_path}   feedback: {report.csv_path.parent / 'feedback'}")
+    if export is not None:
+        for path in export.write(out, {assignment.name: report.records}):
+            print(f"{export.kind} export: {path}")
+        for line in export.unmatched_report():
+            _say(f"note: {line}")
     return 0
 
 
@@ -108,6 +119,18 @@ def register(subparsers) -> None:
     p.add_argument("--force", action="store_true", help="re-grade every submission, changed or not")
     p.add_argument("--no-feedback", action="store_true", help="skip the HTML feedback")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.add_argument("--cluster", metavar="ADDRESS",
+                   help="grade on a Dask cluster: its scheduler's address (tcp://HOST:8786), or local:N to "
+                        "start N worker processes here (see docs/grading-cluster.md); --jobs is then ignored")
+    p.add_argument("--export", choices=("canvas", "moodle", "csv"),
+                   help="also write the gradebook for an LMS import (OUT/canvas.csv, OUT/moodle.csv or "
+                        "OUT/export.csv) and a per-test CSV (OUT/tests.csv); needs --roster")
+    p.add_argument("--roster", metavar="CSV",
+                   help="the class list: a column 'folder' (the submission folder name) and the LMS's ids "
+                        "(see docs/grading.md); students missing on either side are reported")
+    p.add_argument("--columns", metavar="MAP",
+                   help="with --export csv: the columns to write, HEADER=FIELD,... (FIELD: a roster column, "
+                        "or score, max_score, status, message); default: the roster's columns and score")
     p.set_defaults(func=_cmd_grade)
 
     p = subparsers.add_parser(
