@@ -11,7 +11,9 @@ They slot into nbgrader's own autograde pipeline (see :mod:`.course`):
                         runs), and puts every cell the grader owns back as the
                         release has it, metadata included, where the student
                         deleted, duplicated, re-typed or re-flagged it.
-``ResilientExecute``    nbgrader's ``Execute`` plus: output capped per cell as it
+``ResilientExecute``    nbgrader's ``Execute`` plus: graded test cells run on the
+                        trusted side when ``trusted_tests`` is set (:mod:`.trusted`),
+                        output capped per cell as it
                         arrives (a student printing megabytes cannot exhaust the
                         grader's memory), and a kernel that died (``os._exit``,
                         a crash, the memory limit) or ignores the timeout
@@ -40,6 +42,8 @@ from nbgrader import utils
 from nbgrader.api import Gradebook
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Bool, Integer, Unicode
+
+from course_utils.grading.trusted import is_test_cell, run_test_cell
 
 # ----------------------------------------------------------------------------- sanitising
 
@@ -165,6 +169,8 @@ class ResilientExecute(Execute):
     #: Widget state would be saved into the notebook's metadata, outside every cap.
     store_widget_state = Bool(False, help="never store the kernel's widget state").tag(config=True)
     max_kernel_restarts = Integer(5, help="fresh kernels started after deaths before giving up").tag(config=True)
+    trusted_tests = Bool(False, help="run graded test cells in this process, not in the kernel "
+                                     "(course_utils.grading.trusted)").tag(config=True)
 
     def __init__(self, **kwargs: Any):
         from course_utils.grading.isolation import SandboxedKernelManager
@@ -228,6 +234,9 @@ class ResilientExecute(Execute):
                 cell.outputs = [_error_output("NotRun", "not run: the kernel died too many times")]
             return cell
         try:
+            if self.trusted_tests and is_test_cell(cell) and cell.source.strip():
+                await run_test_cell(self, cell, cell_index)
+                return cell
             return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
         except DeadKernelError:
             reason = ("the kernel died while running this cell (os._exit, a crash or the memory limit); "
