@@ -477,6 +477,60 @@ def kernel_environment(home: str) -> dict[str, str]:
     return env
 
 
+def _package_dir() -> str:
+    import course_utils
+
+    return str(Path(course_utils.__file__).resolve().parent)
+
+
+def _site_folders() -> list[str]:
+    """The folders Python may import installed packages from (the venv's, the base Python's)."""
+    import sysconfig
+
+    found: list[str] = []
+    for prefix in (sys.prefix, sys.base_prefix):
+        for key in ("purelib", "platlib"):
+            path = os.path.realpath(sysconfig.get_paths(vars={"base": prefix, "platbase": prefix})[key])
+            if os.path.isdir(path) and path not in found:
+                found.append(path)
+    return found
+
+
+def hidden_folders(assignment: str) -> list[tuple[str, set[str]]]:
+    """``(folder, entries to hide)`` for every folder that holds reference code of
+    ``assignment`` (:mod:`.absent`); parents before the folders inside them."""
+    from course_utils.grading.absent import absent_modules, hidden_entries
+
+    if not absent_modules(assignment):
+        return []
+    package = _package_dir()
+    views = []
+    for folder in [package, os.path.join(package, "__pycache__")] + _site_folders():
+        if os.path.isdir(folder):
+            hidden = hidden_entries(folder, assignment, package)
+            if hidden:
+                views.append((folder, hidden))
+    return views
+
+
+def _bwrap_hide(assignment: str) -> list[str]:
+    """bwrap arguments that replace each folder of :func:`hidden_folders` by a read-only view
+    without the hidden entries: an empty tmpfs with every other entry bound back."""
+    args: list[str] = []
+    for folder, hidden in hidden_folders(assignment):
+        args += ["--perms", "0755", "--tmpfs", folder]
+        for name in sorted(os.listdir(folder)):
+            if name in hidden:
+                continue
+            path = os.path.join(folder, name)
+            if os.path.islink(path):
+                args += ["--symlink", os.readlink(path), path]
+            else:
+                args += ["--ro-bind", path, path]
+        args += ["--remount-ro", folder]
+    return args
+
+
 def _system_mounts() -> list[str]:
     """bwrap arguments exposing the operating system and Python read-only."""
     # /etc is made by bubblewrap to hold the binds below: traversable by the kernel's uid
@@ -490,9 +544,7 @@ def _system_mounts() -> list[str]:
             args += ["--symlink", os.readlink(top), top]
         elif os.path.isdir(top):
             args += ["--ro-bind", top, top]
-    import course_utils
-
-    package_dir = str(Path(course_utils.__file__).resolve().parent)
+    package_dir = _package_dir()
     seen: set[str] = set()
     for path in (sys.base_prefix, sys.prefix, package_dir):
         real = os.path.realpath(path)
@@ -536,6 +588,7 @@ def bwrap_prefix(submission_dir: str, runtime_dir: str, assignment: str, limits:
         "--perms", "1777", "--size", str(limits.scratch_bytes), "--tmpfs", "/tmp",
         "--perms", "1777", "--size", str(limits.scratch_bytes + home_bytes), "--tmpfs", SANDBOX_HOME,
         *_system_mounts(),
+        *_bwrap_hide(assignment),
         "--ro-bind", submission_dir, copy,
         "--perms", "0711", "--dir", os.path.dirname(runtime_dir),
         "--bind", runtime_dir, runtime_dir,
@@ -548,6 +601,16 @@ def bwrap_prefix(submission_dir: str, runtime_dir: str, assignment: str, limits:
         "--setenv", "JPY_PARENT_PID", "1",
         "--", *_setpriv(uid), "/bin/sh", "-c", _COPY_IN, "course-kernel", copy, inside,
     ]
+
+
+def kernel_command(cmd: list[str], assignment: str) -> list[str]:
+    """The kernel's command line, started through :mod:`.absent` (its import hook installed)
+    when ``assignment`` has reference code that must be absent."""
+    from course_utils.grading.absent import absent_modules
+
+    if absent_modules(assignment) and cmd[1:3] == ["-m", "ipykernel_launcher"]:
+        return [cmd[0], "-m", "course_utils.grading.absent", assignment, *cmd[3:]]
+    return cmd
 
 
 class SandboxedKernelManager(AsyncKernelManager):
@@ -619,7 +682,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     interrupt_kernel = _async_interrupt_kernel  # AsyncKernelManager binds the name to its own method
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
-        cmd = super().format_kernel_cmd(extra_arguments)
+        cmd = kernel_command(super().format_kernel_cmd(extra_arguments), self.assignment)
         if self.sandbox == "bwrap":
             runtime = os.path.dirname(os.path.realpath(self.connection_file))
             return bwrap_prefix(str(self._copy), runtime, self.assignment, self._limits, self._copy_bytes,
