@@ -8,8 +8,8 @@ the test cell's free names, and the probes of what the sandboxed kernel can stil
 
 from __future__ import annotations
 
-import json
 import math
+import os
 import pickle
 
 import nbformat
@@ -368,3 +368,43 @@ def test_validate_runs_the_public_tests_on_the_trusted_side(tmp_path):
     honest.mkdir()
     nbformat.write(hostile.input_transformer()[bad.NOTEBOOK], honest / bad.NOTEBOOK)
     assert validate(honest / bad.NOTEBOOK).passed == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the unshare sandbox needs root")
+def test_the_unshare_sandbox_hides_the_reference_code_too(tmp_path):
+    write_files(tmp_path / "class" / "probe", _a1_probe())
+    report = grade_batch(bad.A1, tmp_path / "class", tmp_path / "out", jobs=1, limits=Limits(cell_timeout=30),
+                         sandbox="unshare", feedback=False, progress=False, log=lambda m: None)
+    (record,) = report.records
+    assert (record["score"], record["sandbox"]) == (record["max_score"], "unshare")
+    nb = nbformat.read(tmp_path / "out" / "autograded" / "probe" / bad.NOTEBOOK, as_version=4)
+    text = "".join(str(o.get("text", "")) for c in nb.cells for o in c.get("outputs", []))
+    assert "PRESENT []" in text and "ABSENT ModuleNotFoundError" in text
+
+
+def test_a_student_function_that_hangs_or_kills_its_kernel_fails_only_that_test(tmp_path):
+    """Called by a hidden test only (dilations): an endless loop is interrupted at the cell's
+    limit and every other test scores as honestly; after ``os._exit`` the rest of the notebook
+    runs in a fresh kernel, as after any cell that kills its kernel."""
+    def with_body(body: str):
+        nb = samples.answered(bad.A1)
+        samples.edit_cell(nb, hostile.FIRST, lambda src: src.replace(
+            '    """Output length of a convolution (or pooling) along one axis."""\n',
+            '    """Output length of a convolution (or pooling) along one axis."""\n'
+            f"    if d != 1:\n        {body}\n"))
+        return {bad.NOTEBOOK: nb}
+
+    for student, body in (("loops", "while True: pass"), ("dies", "import os; os._exit(1)")):
+        write_files(tmp_path / "class" / student, with_body(body))
+    write_files(tmp_path / "class" / "honest_wrong", bad.honest(wrong=bad.WRONG))
+    report = grade_batch(bad.A1, tmp_path / "class", tmp_path / "out", jobs=2, limits=Limits(cell_timeout=5),
+                         feedback=False, progress=False, log=lambda m: None)
+    records = {r["student_id"]: r for r in report.records}
+    honest = records["honest_wrong"]["score"]
+    assert honest == records["honest_wrong"]["max_score"] - 2
+    failed = {student: [t["grade_id"] for t in records[student]["tests"] if t["score"] < t["points"]]
+              for student in ("loops", "dies")}
+    assert failed["loops"] == [bad.HIDDEN_TEST] and records["loops"]["score"] == honest
+    assert failed["dies"][0] == bad.HIDDEN_TEST and records["dies"]["status"] == "ok"
+    assert "ran out of time" in records["loops"]["message"]
+    assert "killed the kernel" in records["dies"]["message"]

@@ -18,10 +18,12 @@ The threat model and what each mode guarantees are in docs/grading.md
    ``bwrap``     bubblewrap: no network, own PID namespace (everything dies
                  with the kernel), a file system with only the operating system,
                  Python, ``course_utils`` and a size-limited ``/tmp`` and working
-                 folder (tmpfs, counted in ``--memory``) holding the copy.
-   ``unshare``   (root only) ``unshare --net --pid`` and the kernel's own uid:
-                 no network, nothing outlives the kernel, but the rest of the
-                 file system is visible as to any unprivileged user.
+                 folder (tmpfs, counted in ``--memory``) holding the copy; the
+                 reference code of the assignment (:mod:`.absent`) is not in it.
+   ``unshare``   (root only) ``unshare --net --pid --mount`` and the kernel's own
+                 uid: no network, nothing outlives the kernel, the reference code
+                 hidden as in bubblewrap, but the rest of the file system is
+                 visible as to any unprivileged user.
    ``none``      only with an explicit ``--sandbox none``: limits and a clean
                  environment (and the kernel's own uid when root).
 
@@ -384,7 +386,7 @@ def _bwrap_works() -> bool:
 
 
 def _unshare_cmd() -> list[str]:
-    return ["unshare", "--net", "--pid", "--fork", "--kill-child", "--"]
+    return ["unshare", "--net", "--pid", "--mount", "--fork", "--kill-child", "--"]
 
 
 @functools.lru_cache(maxsize=None)
@@ -529,6 +531,54 @@ def _bwrap_hide(assignment: str) -> list[str]:
                 args += ["--ro-bind", path, path]
         args += ["--remount-ro", folder]
     return args
+
+
+#: Run as root in the ``unshare`` sandbox's own mount namespace before the kernel's uid takes
+#: over: the views of :func:`_bwrap_hide`, made with mount(2) (argv: views as JSON, a staging
+#: folder, then the command to exec).
+_MOUNT_VIEWS = r"""
+import ctypes, json, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+def mount(source, target, kind, flags, data=None):
+    enc = lambda v: v.encode() if v is not None else None
+    if libc.mount(enc(source), enc(target), enc(kind), flags, enc(data)) != 0:
+        err = ctypes.get_errno()
+        sys.exit(f"cannot hide the reference code: mount {target}: {os.strerror(err)}")
+BIND, REC, REMOUNT, RDONLY = 4096, 16384, 32, 1
+views, stage = json.loads(sys.argv[1]), sys.argv[2]
+os.makedirs(stage, mode=0o700)
+for i, (folder, hidden) in enumerate(views):
+    original = os.path.join(stage, str(i))
+    os.mkdir(original, 0o700)
+    mount(folder, original, None, BIND)
+    mount("course-view", folder, "tmpfs", 0, "mode=755,size=1m")
+    for name in sorted(os.listdir(original)):
+        if name in hidden:
+            continue
+        source, target = os.path.join(original, name), os.path.join(folder, name)
+        if os.path.islink(source):
+            os.symlink(os.readlink(source), target)
+            continue
+        if os.path.isdir(source):
+            os.mkdir(target)
+        else:
+            open(target, "w").close()
+        mount(source, target, None, BIND | REC)
+    mount("none", folder, None, REMOUNT | RDONLY)
+    libc.umount2(original.encode(), 2)
+os.execvp(sys.argv[3], sys.argv[3:])
+"""
+
+
+def unshare_hide_prefix(assignment: str, stage: str) -> list[str]:
+    """The command that makes, in the ``unshare`` sandbox, the views :func:`_bwrap_hide` makes in
+    bubblewrap (empty when ``assignment`` hides nothing), to be followed by the kernel's command."""
+    import json
+
+    views = [[folder, sorted(hidden)] for folder, hidden in hidden_folders(assignment)]
+    if not views:
+        return []
+    return [sys.executable, "-I", "-c", _MOUNT_VIEWS, json.dumps(views), stage]
 
 
 def _system_mounts() -> list[str]:
@@ -689,5 +739,6 @@ class SandboxedKernelManager(AsyncKernelManager):
                                 self._uid) + cmd
         if self.sandbox == "unshare":
             # the kernel is PID 1 of its namespace (ipykernel then watches no parent)
-            return _unshare_cmd() + _setpriv(self._uid) + cmd
+            stage = os.path.join(os.path.dirname(os.path.realpath(self.connection_file)), "views")
+            return _unshare_cmd() + unshare_hide_prefix(self.assignment, stage) + _setpriv(self._uid) + cmd
         return _setpriv(self._uid) + cmd

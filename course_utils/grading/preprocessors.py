@@ -43,7 +43,7 @@ from nbgrader.api import Gradebook
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Bool, Integer, Unicode
 
-from course_utils.grading.trusted import is_test_cell, run_test_cell
+from course_utils.grading.trusted import error_output, is_test_cell, run_test_cell
 
 # ----------------------------------------------------------------------------- sanitising
 
@@ -231,7 +231,7 @@ class ResilientExecute(Execute):
                                  execution_count: int | None = None, store_history: bool = True) -> NotebookNode:
         if self._restarts > self.max_kernel_restarts:
             if cell.cell_type == "code" and cell.source.strip():
-                cell.outputs = [_error_output("NotRun", "not run: the kernel died too many times")]
+                cell.outputs = [error_output("NotRun", "not run: the kernel died too many times")]
             return cell
         try:
             if self.trusted_tests and is_test_cell(cell) and cell.source.strip():
@@ -241,11 +241,11 @@ class ResilientExecute(Execute):
         except DeadKernelError:
             reason = ("the kernel died while running this cell (os._exit, a crash or the memory limit); "
                       "the following cells run in a fresh kernel")
-            cell.outputs.append(_error_output(KERNEL_DIED, reason))
+            cell.outputs.append(error_output(KERNEL_DIED, reason))
         except CellTimeoutError:
             reason = (f"the cell ran past the {self.timeout} s limit and ignored the interrupt; "
                       "the following cells run in a fresh kernel")
-            cell.outputs.append(_error_output(KERNEL_STUCK, reason))
+            cell.outputs.append(error_output(KERNEL_STUCK, reason))
         self.log.warning("Cell %s: %s", cell_index, reason)
         self._restarts += 1
         await self._fresh_kernel()
@@ -262,10 +262,6 @@ class ResilientExecute(Execute):
         self.km = self.create_kernel_manager()
         await self.async_start_new_kernel()
         await self.async_start_new_kernel_client()
-
-
-def _error_output(ename: str, evalue: str) -> NotebookNode:
-    return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
 
 
 # ----------------------------------------------------------------------------- stderr

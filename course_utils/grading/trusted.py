@@ -140,8 +140,8 @@ class Kernel:
             reply = await self._reply(msg_id)
             try:
                 await asyncio.wait_for(outputs, ex.iopub_timeout)
-            except (asyncio.TimeoutError, Exception):
-                pass
+            except asyncio.TimeoutError:  # late or lost iopub messages: the reply is what counts
+                ex.log.warning("Cell %s: the kernel's output of a request did not arrive in time", self.cell_index)
         finally:
             outputs.cancel()
         content = reply.get("content", {})
@@ -227,6 +227,7 @@ def _stream_message(name: str, text: str) -> dict:
 
 
 def error_output(ename: str, evalue: str, lines: list[str] | None = None) -> NotebookNode:
+    """An error output as a kernel writes it (``lines``: its traceback, by default one line)."""
     return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=lines or [f"{ename}: {evalue}"])
 
 
@@ -240,6 +241,8 @@ async def run_test_cell(executor: Any, cell: NotebookNode, cell_index: int) -> N
     timeout = executor._get_timeout(cell) or 30
     kernel = Kernel(executor, cell, cell_index, loop, time.monotonic() + timeout)
     cell.outputs = []
+    if executor.record_timing:  # where nbclient's message handling records the kernel's timings
+        cell.metadata["execution"] = {}
 
     def emit(name: str, text: str) -> None:
         executor.output(cell.outputs, _stream_message(name, text), None, cell_index)
