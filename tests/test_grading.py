@@ -276,7 +276,9 @@ def test_a2_is_graded_against_the_reference_layers(tmp_path):
     assert set(failed) == {"test_conv_backward", "test_conv_backward_hidden", "test_batchnorm", "test_batchnorm_hidden"}
     assert "[conv_backward dx for x(2, 5, 5, 3)" in failed["test_conv_backward"]
     cheat = {t["grade_id"]: t.get("failure", "") for t in by_id["cheater"]["tests"] if t["score"] < t["points"]}
-    assert "uses 'conv2d_forward' from course_utils.ops" in cheat["test_conv_forward"]
+    # the reference layers are absent from the sandbox: the answer cell's import fails, and the test says why
+    assert "A2 asks you to write conv_forward" in cheat["test_conv_forward"]
+    assert "course_utils.ops is not available" in cheat["test_conv_forward"]
 
 
 def _zip_with(tmp_path, members: dict[str, bytes]) -> "Path":

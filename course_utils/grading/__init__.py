@@ -12,6 +12,9 @@ module                 contents
 :mod:`.preprocessors`  nbgrader preprocessors for bad submissions (dead kernels,
                        floods of output, TensorFlow's stderr)
 :mod:`.isolation`      resource limits and the kernel sandbox (bubblewrap)
+:mod:`.trusted`        A1's and A2's test cells run in the grader's process
+:mod:`.plain`          the plain data (JSON, no pickle) that crosses to the kernel
+:mod:`.absent`         the reference code each assignment hides from the kernel
 :mod:`.gradebook`      scores out of nbgrader's database, ``grades.csv``
 :mod:`.validate`       ``course validate``: what a student runs before submitting
 :mod:`.samples`        submissions made from the sources (examples, tests, benchmark)

@@ -18,10 +18,12 @@ The threat model and what each mode guarantees are in docs/grading.md
    ``bwrap``     bubblewrap: no network, own PID namespace (everything dies
                  with the kernel), a file system with only the operating system,
                  Python, ``course_utils`` and a size-limited ``/tmp`` and working
-                 folder (tmpfs, counted in ``--memory``) holding the copy.
-   ``unshare``   (root only) ``unshare --net --pid`` and the kernel's own uid:
-                 no network, nothing outlives the kernel, but the rest of the
-                 file system is visible as to any unprivileged user.
+                 folder (tmpfs, counted in ``--memory``) holding the copy; the
+                 reference code of the assignment (:mod:`.absent`) is not in it.
+   ``unshare``   (root only) ``unshare --net --pid --mount`` and the kernel's own
+                 uid: no network, nothing outlives the kernel, the reference code
+                 hidden as in bubblewrap, but the rest of the file system is
+                 visible as to any unprivileged user.
    ``none``      only with an explicit ``--sandbox none``: limits and a clean
                  environment (and the kernel's own uid when root).
 
@@ -368,7 +370,7 @@ def _bwrap_works() -> bool:
 
 
 def _unshare_cmd() -> list[str]:
-    return ["unshare", "--net", "--pid", "--fork", "--kill-child", "--"]
+    return ["unshare", "--net", "--pid", "--mount", "--fork", "--kill-child", "--"]
 
 
 @functools.lru_cache(maxsize=None)
@@ -461,6 +463,108 @@ def kernel_environment(home: str) -> dict[str, str]:
     return env
 
 
+def _package_dir() -> str:
+    import course_utils
+
+    return str(Path(course_utils.__file__).resolve().parent)
+
+
+def _site_folders() -> list[str]:
+    """The folders Python may import installed packages from (the venv's, the base Python's)."""
+    import sysconfig
+
+    found: list[str] = []
+    for prefix in (sys.prefix, sys.base_prefix):
+        for key in ("purelib", "platlib"):
+            path = os.path.realpath(sysconfig.get_paths(vars={"base": prefix, "platbase": prefix})[key])
+            if os.path.isdir(path) and path not in found:
+                found.append(path)
+    return found
+
+
+def hidden_folders(assignment: str) -> list[tuple[str, set[str]]]:
+    """``(folder, entries to hide)`` for every folder that holds reference code of
+    ``assignment`` (:mod:`.absent`); parents before the folders inside them."""
+    from course_utils.grading.absent import absent_modules, hidden_entries
+
+    if not absent_modules(assignment):
+        return []
+    package = _package_dir()
+    views = []
+    for folder in [package, os.path.join(package, "__pycache__")] + _site_folders():
+        if os.path.isdir(folder):
+            hidden = hidden_entries(folder, assignment, package)
+            if hidden:
+                views.append((folder, hidden))
+    return views
+
+
+def _bwrap_hide(assignment: str) -> list[str]:
+    """bwrap arguments that replace each folder of :func:`hidden_folders` by a read-only view
+    without the hidden entries: an empty tmpfs with every other entry bound back."""
+    args: list[str] = []
+    for folder, hidden in hidden_folders(assignment):
+        args += ["--perms", "0755", "--tmpfs", folder]
+        for name in sorted(os.listdir(folder)):
+            if name in hidden:
+                continue
+            path = os.path.join(folder, name)
+            if os.path.islink(path):
+                args += ["--symlink", os.readlink(path), path]
+            else:
+                args += ["--ro-bind", path, path]
+        args += ["--remount-ro", folder]
+    return args
+
+
+#: Run as root in the ``unshare`` sandbox's own mount namespace before the kernel's uid takes
+#: over: the views of :func:`_bwrap_hide`, made with mount(2) (argv: views as JSON, a staging
+#: folder, then the command to exec).
+_MOUNT_VIEWS = r"""
+import ctypes, json, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+def mount(source, target, kind, flags, data=None):
+    enc = lambda v: v.encode() if v is not None else None
+    if libc.mount(enc(source), enc(target), enc(kind), flags, enc(data)) != 0:
+        err = ctypes.get_errno()
+        sys.exit(f"cannot hide the reference code: mount {target}: {os.strerror(err)}")
+BIND, REC, REMOUNT, RDONLY = 4096, 16384, 32, 1
+views, stage = json.loads(sys.argv[1]), sys.argv[2]
+os.makedirs(stage, mode=0o700)
+for i, (folder, hidden) in enumerate(views):
+    original = os.path.join(stage, str(i))
+    os.mkdir(original, 0o700)
+    mount(folder, original, None, BIND)
+    mount("course-view", folder, "tmpfs", 0, "mode=755,size=1m")
+    for name in sorted(os.listdir(original)):
+        if name in hidden:
+            continue
+        source, target = os.path.join(original, name), os.path.join(folder, name)
+        if os.path.islink(source):
+            os.symlink(os.readlink(source), target)
+            continue
+        if os.path.isdir(source):
+            os.mkdir(target)
+        else:
+            open(target, "w").close()
+        mount(source, target, None, BIND | REC)
+    mount("none", folder, None, REMOUNT | RDONLY)
+    libc.umount2(original.encode(), 2)
+os.execvp(sys.argv[3], sys.argv[3:])
+"""
+
+
+def unshare_hide_prefix(assignment: str, stage: str) -> list[str]:
+    """The command that makes, in the ``unshare`` sandbox, the views :func:`_bwrap_hide` makes in
+    bubblewrap (empty when ``assignment`` hides nothing), to be followed by the kernel's command."""
+    import json
+
+    views = [[folder, sorted(hidden)] for folder, hidden in hidden_folders(assignment)]
+    if not views:
+        return []
+    return [sys.executable, "-I", "-c", _MOUNT_VIEWS, json.dumps(views), stage]
+
+
 def _system_mounts() -> list[str]:
     """bwrap arguments exposing the operating system and Python read-only."""
     # /etc is made by bubblewrap to hold the binds below: traversable by the kernel's uid
@@ -474,9 +578,7 @@ def _system_mounts() -> list[str]:
             args += ["--symlink", os.readlink(top), top]
         elif os.path.isdir(top):
             args += ["--ro-bind", top, top]
-    import course_utils
-
-    package_dir = str(Path(course_utils.__file__).resolve().parent)
+    package_dir = _package_dir()
     seen: set[str] = set()
     for path in (sys.base_prefix, sys.prefix, package_dir):
         real = os.path.realpath(path)
@@ -520,6 +622,7 @@ def bwrap_prefix(submission_dir: str, runtime_dir: str, assignment: str, limits:
         "--perms", "1777", "--size", str(limits.scratch_bytes), "--tmpfs", "/tmp",
         "--perms", "1777", "--size", str(limits.scratch_bytes + home_bytes), "--tmpfs", SANDBOX_HOME,
         *_system_mounts(),
+        *_bwrap_hide(assignment),
         "--ro-bind", submission_dir, copy,
         "--perms", "0711", "--dir", os.path.dirname(runtime_dir),
         "--bind", runtime_dir, runtime_dir,
@@ -532,6 +635,16 @@ def bwrap_prefix(submission_dir: str, runtime_dir: str, assignment: str, limits:
         "--setenv", "JPY_PARENT_PID", "1",
         "--", *_setpriv(uid), "/bin/sh", "-c", _COPY_IN, "course-kernel", copy, inside,
     ]
+
+
+def kernel_command(cmd: list[str], assignment: str) -> list[str]:
+    """The kernel's command line, started through :mod:`.absent` (its import hook installed)
+    when ``assignment`` has reference code that must be absent."""
+    from course_utils.grading.absent import absent_modules
+
+    if absent_modules(assignment) and cmd[1:3] == ["-m", "ipykernel_launcher"]:
+        return [cmd[0], "-m", "course_utils.grading.absent", assignment, *cmd[3:]]
+    return cmd
 
 
 class SandboxedKernelManager(AsyncKernelManager):
@@ -603,12 +716,13 @@ class SandboxedKernelManager(AsyncKernelManager):
     interrupt_kernel = _async_interrupt_kernel  # AsyncKernelManager binds the name to its own method
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
-        cmd = super().format_kernel_cmd(extra_arguments)
+        cmd = kernel_command(super().format_kernel_cmd(extra_arguments), self.assignment)
         if self.sandbox == "bwrap":
             runtime = os.path.dirname(os.path.realpath(self.connection_file))
             return bwrap_prefix(str(self._copy), runtime, self.assignment, self._limits, self._copy_bytes,
                                 self._uid) + cmd
         if self.sandbox == "unshare":
             # the kernel is PID 1 of its namespace (ipykernel then watches no parent)
-            return _unshare_cmd() + _setpriv(self._uid) + cmd
+            stage = os.path.join(os.path.dirname(os.path.realpath(self.connection_file)), "views")
+            return _unshare_cmd() + unshare_hide_prefix(self.assignment, stage) + _setpriv(self._uid) + cmd
         return _setpriv(self._uid) + cmd

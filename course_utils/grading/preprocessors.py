@@ -11,7 +11,9 @@ They slot into nbgrader's own autograde pipeline (see :mod:`.course`):
                         runs), and puts every cell the grader owns back as the
                         release has it, metadata included, where the student
                         deleted, duplicated, re-typed or re-flagged it.
-``ResilientExecute``    nbgrader's ``Execute`` plus: output capped per cell as it
+``ResilientExecute``    nbgrader's ``Execute`` plus: graded test cells run on the
+                        trusted side when ``trusted_tests`` is set (:mod:`.trusted`),
+                        output capped per cell as it
                         arrives (a student printing megabytes cannot exhaust the
                         grader's memory), and a kernel that died (``os._exit``,
                         a crash, the memory limit) or ignores the timeout
@@ -40,6 +42,8 @@ from nbgrader import utils
 from nbgrader.api import Gradebook
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Bool, Integer, Unicode
+
+from course_utils.grading.trusted import error_output, is_test_cell, run_test_cell
 
 # ----------------------------------------------------------------------------- sanitising
 
@@ -174,6 +178,8 @@ class ResilientExecute(Execute):
     #: Widget state would be saved into the notebook's metadata, outside every cap.
     store_widget_state = Bool(False, help="never store the kernel's widget state").tag(config=True)
     max_kernel_restarts = Integer(5, help="fresh kernels started after deaths before giving up").tag(config=True)
+    trusted_tests = Bool(False, help="run graded test cells in this process, not in the kernel "
+                                     "(course_utils.grading.trusted)").tag(config=True)
 
     def __init__(self, **kwargs: Any):
         from course_utils.grading.isolation import SandboxedKernelManager
@@ -234,18 +240,21 @@ class ResilientExecute(Execute):
                                  execution_count: int | None = None, store_history: bool = True) -> NotebookNode:
         if self._restarts > self.max_kernel_restarts:
             if cell.cell_type == "code" and cell.source.strip():
-                cell.outputs = [_error_output("NotRun", "not run: the kernel died too many times")]
+                cell.outputs = [error_output("NotRun", "not run: the kernel died too many times")]
             return cell
         try:
+            if self.trusted_tests and is_test_cell(cell) and cell.source.strip():
+                await run_test_cell(self, cell, cell_index)
+                return cell
             return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
         except DeadKernelError:
             reason = ("the kernel died while running this cell (os._exit, a crash or the memory limit); "
                       "the following cells run in a fresh kernel")
-            cell.outputs.append(_error_output(KERNEL_DIED, reason))
+            cell.outputs.append(error_output(KERNEL_DIED, reason))
         except CellTimeoutError:
             reason = (f"the cell ran past the {self.timeout} s limit and ignored the interrupt; "
                       "the following cells run in a fresh kernel")
-            cell.outputs.append(_error_output(KERNEL_STUCK, reason))
+            cell.outputs.append(error_output(KERNEL_STUCK, reason))
         self.log.warning("Cell %s: %s", cell_index, reason)
         self._restarts += 1
         await self._fresh_kernel()
@@ -262,10 +271,6 @@ class ResilientExecute(Execute):
         self.km = self.create_kernel_manager()
         await self.async_start_new_kernel()
         await self.async_start_new_kernel_client()
-
-
-def _error_output(ename: str, evalue: str) -> NotebookNode:
-    return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
 
 
 # ----------------------------------------------------------------------------- stderr

@@ -1,7 +1,9 @@
 """``course validate NOTEBOOK``: what a student runs before submitting.
 
 It runs the notebook from top to bottom as the autograder will (same
-execution, same clean kernel environment, same per-cell time limit), then
+execution, same clean kernel environment, same per-cell time limit; for A1
+and A2 the test cells run outside the kernel, calling the student's functions
+with plain data, and the reference code is refused on import), then
 says, test by test, what passes and what fails with the check's hint, and
 warns about anything the autograder will undo (edited read-only cells,
 deleted, duplicated or re-typed cells). Hidden tests are not in the student's
@@ -72,6 +74,7 @@ def validate(path: Path, timeout: int | None = None) -> Validation:
     from course_utils.grading.isolation import Limits
     from course_utils.grading.preprocessors import (DropBenignStderr, ResilientExecute, forget_unknown_metadata,
                                                     grader_id, restore_grader_cells)
+    from course_utils.grading.trusted import TRUSTED_TESTS
     from course_utils.grading.worker import compare_with_release, read_notebook
 
     timeout = timeout or Limits().cell_timeout
@@ -110,6 +113,9 @@ def validate(path: Path, timeout: int | None = None) -> Validation:
     with tempfile.TemporaryDirectory(prefix="cgk") as runtime:
         c.SandboxedKernelManager.runtime_dir = runtime
         c.SandboxedKernelManager.copy_folder = False  # the student's own machine and folder
+        if result.assignment in TRUSTED_TESTS:  # the public tests run where the grader runs them
+            c.ResilientExecute.trusted_tests = True
+            c.SandboxedKernelManager.assignment = result.assignment
         for preprocessor in (ClearOutput, ResilientExecute, DropBenignStderr):
             nb, resources = preprocessor(config=c).preprocess(nb, resources)
     for cell in nb.cells:

@@ -11,7 +11,9 @@ Steps:
    notebook too large; edited, deleted, duplicated or re-typed nbgrader cells
    (:func:`inspect_submission`);
 2. nbgrader ``autograde`` with the course's preprocessors (:mod:`.preprocessors`),
-   the kernel sandboxed (:mod:`.isolation`);
+   the kernel sandboxed (:mod:`.isolation`); for A1 and A2 the graded test cells
+   run here, in this trusted process, calling the student's functions in the
+   kernel with plain data (:mod:`.trusted`);
 3. nbgrader ``generate_feedback`` (HTML);
 4. read the scores back from the gradebook (:mod:`.gradebook`).
 
@@ -37,6 +39,7 @@ from course_utils.grading import gradebook
 from course_utils.grading.course import SetupError, nbgrader_config, run_converter
 from course_utils.grading.isolation import Limits, shown_name
 from course_utils.grading.preprocessors import grader_id
+from course_utils.grading.trusted import TRUSTED_TESTS
 
 #: Notebooks larger than this are not parsed (outputs are cleared before grading anyway).
 MAX_NOTEBOOK_BYTES = 50 * 1024 ** 2
@@ -220,6 +223,7 @@ def autograde_config(job: Job):
     c.Execute.startup_timeout = 120
     c.Execute.iopub_timeout = 10
     c.ResilientExecute.max_output_chars = limits.max_output_chars
+    c.ResilientExecute.trusted_tests = job.assignment in TRUSTED_TESTS
     c.SandboxedKernelManager.sandbox = job.sandbox
     c.SandboxedKernelManager.runtime_dir = job.runtime_dir
     c.SandboxedKernelManager.assignment = job.assignment
