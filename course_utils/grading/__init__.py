@@ -5,6 +5,8 @@ module                 contents
 =====================  ======================================================
 :mod:`.course`         the assignments, nbgrader configuration, ``course release``
 :mod:`.batch`          ``course grade``: a class in parallel, zip input, re-runs
+:mod:`.parcel`         one submission graded where it runs (locally or on a cluster worker)
+:mod:`.launch`         the worker's process, forked from a warm server
 :mod:`.worker`         one submission in its own process (inspection, autograde,
                        feedback)
 :mod:`.cluster`        ``--cluster``: the same per-submission grading on a Dask cluster

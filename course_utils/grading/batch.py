@@ -9,7 +9,7 @@ too), or a zip of such a folder. For every student the batch
    import left out) and copies them into a private nbgrader course directory
    built from a template (source, release and gradebook generated once per run
    from ``solutions/``);
-2. runs :mod:`.worker` in its own process (:func:`grade_parcel`, the
+2. runs :mod:`.worker` in its own process (:func:`.parcel.grade_parcel`, the
    submission's files handed over as bytes; the worker forked from a warm server,
    :mod:`.launch`), ``--jobs`` at a time (or on a Dask cluster's workers,
    :mod:`.cluster`: the same function), under resource limits and a wall-clock
@@ -46,7 +46,6 @@ import signal
 import sys
 import tempfile
 import threading
-import time
 import zipfile
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -69,29 +68,30 @@ from course_utils.grading.isolation import (
     UIDS,
     budget,
     detect_sandbox,
-    kill_user,
     read_regular_file,
     shown_name,
 )
-from course_utils.grading.launch import LAUNCHER, Worker, worker_rlimits
-from course_utils.grading.worker import Job
+from course_utils.grading.parcel import (  # noqa: F401  (re-exported: the batch's API)
+    FINGERPRINTED,
+    KEPT,
+    MAX_FILE_BYTES,
+    TRANSIENT,
+    GradersLost,
+    Grading,
+    Parcel,
+    UsageError,
+    _error_record,
+    _Running,
+    grade_parcel,
+    run_worker,
+)
 
 STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}")
-MAX_FILE_BYTES = 100 * 1024 ** 2        # a student's file larger than this is left out
 MAX_SUBMISSION_BYTES = 500 * 1024 ** 2  # and so is everything after this much per student
 MAX_ZIP_BYTES = 4 * 1024 ** 3           # uncompressed size of a class zip
 SKIPPED_FOLDERS = ("__MACOSX",)
-#: Libraries whose versions are part of the grader's fingerprint.
-FINGERPRINTED = ("nbgrader", "nbclient", "nbconvert", "ipykernel", "jupyter_client", "numpy", "keras",
-                 "tensorflow", "tensorflow-cpu", "scipy")
 #: Modules a submission may never shadow, besides those the assignment's notebooks import.
 ALWAYS_IMPORTED = ("course_utils", "nbgrader", "IPython", "ipykernel")
-#: Record key of a failure that says nothing about the submission (a crash, a stopped run).
-TRANSIENT = "transient"
-
-
-class UsageError(ValueError):
-    """The command line points at something unusable (reported, exit code 2)."""
 
 
 @dataclass
@@ -295,29 +295,6 @@ def grader_fingerprint(assignment: Assignment, limits: Limits, sandbox: str, fee
 
 
 # ----------------------------------------------------------------------------- one student
-@dataclass
-class Parcel:
-    """One submission as it travels to whatever grades it (a thread here, a cluster worker):
-    the student's id and files as bytes, read on this machine."""
-
-    student_id: str
-    files: dict[str, bytes] = field(default_factory=dict)
-
-
-@dataclass
-class Grading:
-    """How every submission of a batch is graded, wherever it runs."""
-
-    assignment: str
-    max_score: float
-    limits: dict
-    sandbox: str
-    deadline: int
-    feedback: bool
-    #: the settings that reach the kernel (:data:`PASSED_ENV`), as this machine has them
-    environ: dict = field(default_factory=lambda: {k: os.environ.get(k) for k in PASSED_ENV})
-
-
 def pack(student: Student) -> Parcel:
     """The student's regular files as bytes (read without following links)."""
     parcel = Parcel(student.student_id)
@@ -328,109 +305,6 @@ def pack(student: Student) -> Parcel:
             continue
         parcel.files[rel] = data
     return parcel
-
-
-def _prepare_course(template: Path, root: Path, assignment: str, parcel: Parcel) -> None:
-    for part in ("source", "release"):
-        shutil.copytree(template / part, root / part)
-    shutil.copyfile(template / "gradebook.db", root / "gradebook.db")
-    dest = root / "submitted" / parcel.student_id / assignment
-    dest.mkdir(parents=True, exist_ok=True)
-    for rel, data in parcel.files.items():
-        target = dest / rel
-        if ".." in Path(rel).parts or Path(rel).is_absolute():
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-
-
-def _error_record(student: Student, assignment: str, max_score: float, message: str,
-                  transient: bool = False) -> dict:
-    record = {"student_id": student.student_id, "assignment": assignment, "status": "error",
-              "score": 0.0, "max_score": max_score, "message": message, "tests": [], "errors": [message]}
-    if transient:
-        record[TRANSIENT] = True
-    return record
-
-
-def _tail(path: Path, lines: int = 3) -> str:
-    try:
-        text = path.read_text(errors="replace").strip().splitlines()
-    except OSError:
-        return ""
-    return " | ".join(line.strip() for line in text[-lines:])
-
-
-class _Running:
-    """The worker processes of a batch, so that an interrupt can kill them."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.procs: dict[int, tuple[Worker, int | None]] = {}
-        self.stopping = threading.Event()
-
-    def add(self, proc: Worker, uid: int | None) -> None:
-        with self.lock:
-            self.procs[proc.pid] = (proc, uid)
-            if self.stopping.is_set():
-                proc.kill()
-
-    def remove(self, proc: Worker) -> None:
-        with self.lock:
-            self.procs.pop(proc.pid, None)
-
-    def kill_all(self) -> None:
-        self.stopping.set()
-        with self.lock:
-            running = list(self.procs.values())
-        for proc, uid in running:
-            proc.kill()
-            kill_user(uid)
-
-
-def run_worker(job: Job, log_path: Path, limits: Limits, deadline: int,
-               running: _Running | None = None, environ: dict[str, str | None] | None = None
-               ) -> tuple[dict | None, str]:
-    """Run the worker process of one job; (its record, or None and why not). ``environ``
-    sets the variables of :data:`PASSED_ENV` (None: unset) as the batch's machine has them.
-
-    When it returns, the worker's process group and every process of the job's kernel
-    uid are dead, and only then is the worker's result read."""
-    Path(job.course_root).mkdir(parents=True, exist_ok=True)
-    job_path = Path(job.course_root) / "job.json"
-    job.dump(job_path)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NBGRADER")}
-    for name, value in (environ or {}).items():
-        if name not in PASSED_ENV:
-            continue
-        if value is None:
-            env.pop(name, None)
-        else:
-            env[name] = value
-    env["JUPYTER_RUNTIME_DIR"] = job.runtime_dir
-    env.setdefault("PYTHONDONTWRITEBYTECODE", "1")
-    uid = job.kernel_uid if job.kernel_uid >= 0 else None
-    worker = LAUNCHER.start(job_path, Path(job.course_root), env, log_path,
-                            worker_rlimits(limits, deadline, uid))
-    if running is not None:
-        running.add(worker, uid)
-    try:
-        code = worker.wait(timeout=deadline)
-        why = f"the grader crashed (exit code {code})"
-    except TimeoutError:
-        code, why = None, f"stopped: the submission ran past its budget of {deadline} s"
-    finally:
-        worker.kill()    # whatever is left of the worker's group
-        kill_user(uid)   # and of the kernels, wherever they went
-        if running is not None:
-            running.remove(worker)
-    if running is not None and running.stopping.is_set():
-        return None, "interrupted"
-    data, _ = read_regular_file(job.result_path, 64 * 1024 ** 2)
-    if code == 0 and data:
-        return json.loads(data), ""
-    tail = _tail(log_path)
-    return None, why + (f": {tail}" if tail and code is not None else "")
 
 
 # ----------------------------------------------------------------------------- the batch
@@ -670,51 +544,6 @@ def _load_result(out: Path, student: Student) -> dict | None:
     return record
 
 
-KEPT = ("feedback", "autograded")   # the worker's files that come back, by kind
-MAX_LOG_BYTES = 16 * 1024 ** 2
-
-
-def grade_parcel(parcel: Parcel, grading: Grading, template: Path, work: Path, uid: int | None,
-                 running: _Running | None = None) -> dict:
-    """Grade one submission in its own worker process, as a uid of its own, on the machine
-    this runs on (the batch's, or a cluster worker): returns its *outcome*, plain data::
-
-        {"record": {...}, "files": {"feedback": {name: bytes}, "autograded": {...}}, "log": bytes}
-
-    The worker's files are read back as regular files, without following links; nothing is
-    written outside ``work``, which is left as it was found."""
-    started = time.monotonic()
-    root = work / "students" / parcel.student_id
-    # short: Unix socket paths are limited to ~100 bytes; traversable by the kernel's uid
-    runtime = tempfile.mkdtemp(prefix="cgk")
-    os.chmod(runtime, 0o711)
-    log_path = work / f"{parcel.student_id}.log"
-    limits = Limits(**grading.limits)
-    try:
-        _prepare_course(template, root, grading.assignment, parcel)
-        job = Job(assignment=grading.assignment, student=parcel.student_id, course_root=str(root),
-                  runtime_dir=runtime, result_path=str(root / "result.json"), sandbox=grading.sandbox,
-                  limits=grading.limits, feedback=grading.feedback, kernel_uid=-1 if uid is None else uid)
-        record, why = run_worker(job, log_path, limits, grading.deadline, running, grading.environ)
-        if record is None:
-            record = _error_record(parcel, grading.assignment, grading.max_score, why, transient=True)
-        files: dict[str, dict[str, bytes]] = {}
-        for kind in KEPT:
-            for rel in record.get(kind, []):
-                data, problem = read_regular_file(root / rel, MAX_FILE_BYTES)
-                if not problem:
-                    files.setdefault(kind, {})[Path(rel).name] = data
-        record["seconds"] = round(time.monotonic() - started, 2)
-        record["kernel_uid"] = uid
-        log, _ = read_regular_file(log_path, MAX_LOG_BYTES)
-        return {"record": record, "files": files, "log": log or b""}
-    finally:
-        shutil.rmtree(runtime, ignore_errors=True)
-        shutil.rmtree(root, ignore_errors=True)
-        with contextlib.suppress(OSError):
-            log_path.unlink()
-
-
 def _keep(out: Path, kind: str, student: str, files: dict[str, bytes]) -> list[str]:
     """Write a worker's files (feedback, autograded notebooks) to ``OUT/<kind>/<student>/``."""
     target = out / kind / student
@@ -801,11 +630,6 @@ class LocalPool:
     def close(self) -> None:
         self.executor.shutdown(wait=True, cancel_futures=True)
         self.slots.__exit__()
-
-
-class GradersLost(RuntimeError):
-    """The machines grading the batch went away (a cluster's scheduler): the batch stops,
-    what was graded is kept."""
 
 
 def _run_one(pool, parcel: Parcel, grading: Grading) -> dict:

@@ -7,7 +7,7 @@ submission moves: :class:`ClusterPool` sends it to a worker of a Dask
 distributed cluster (``tcp://HOST:8786``, or ``local:N`` for N worker processes
 started here) as plain data (the student's files as bytes, the grading
 settings, the course template as a tar), and :func:`grade_on_worker` runs
-there the same :func:`.batch.grade_parcel` as ``--jobs`` does: the worker
+there the same :func:`.parcel.grade_parcel` as ``--jobs`` does: the worker
 process of :mod:`.worker` in its own sandbox, uid, limits and deadline, the
 trusted checker beside it. The result record, the feedback and the log come
 back as bytes.
@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Callable
 
 import course_utils
-from course_utils.grading.batch import (
+from course_utils.grading.parcel import (
     FINGERPRINTED,
     GradersLost,
     Grading,
@@ -128,7 +128,7 @@ def _template_here(base: Path, digest: str, data: bytes) -> Path:
 
 def grade_on_worker(parcel: Parcel, grading: Grading, template_digest: str, template: bytes, code: str,
                     batch: str) -> dict:
-    """A Dask task: grade one submission on this worker, as :func:`.batch.grade_parcel` does
+    """A Dask task: grade one submission on this worker, as :func:`.parcel.grade_parcel` does
     locally, and return its outcome (plain data) with the worker's address."""
     from distributed import get_worker
 

@@ -42,7 +42,7 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from course_utils.grading.batch import TRANSIENT, UsageError
+from course_utils.grading.parcel import TRANSIENT, UsageError
 
 CANVAS_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
 CANVAS_POINTS_ROW = "    Points Possible"  # what Canvas's own export writes in the Student column
