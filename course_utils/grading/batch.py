@@ -71,7 +71,7 @@ from course_utils.grading.isolation import (
     read_regular_file,
     shown_name,
 )
-from course_utils.grading.parcel import (  # noqa: F401  (re-exported: the batch's API)
+from course_utils.grading.parcel import (  # GradersLost, UsageError, _error_record: also the batch's API
     FINGERPRINTED,
     KEPT,
     MAX_FILE_BYTES,
@@ -83,7 +83,6 @@ from course_utils.grading.parcel import (  # noqa: F401  (re-exported: the batch
     _error_record,
     _Running,
     grade_parcel,
-    run_worker,
 )
 
 STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}")

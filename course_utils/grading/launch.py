@@ -26,6 +26,7 @@ started, and ``{"pid", "code"}`` when it ended (negative: the signal that ended 
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -109,7 +110,7 @@ def serve(module: str) -> int:
             chunk = os.read(0, 1 << 20)
             if not chunk:  # the grading process is gone: so are its workers
                 for pid in children:
-                    with _quietly():
+                    with contextlib.suppress(ProcessLookupError, PermissionError):  # gone already
                         os.killpg(pid, signal.SIGKILL)
                 return 0
             pending += chunk
@@ -134,16 +135,6 @@ def serve(module: str) -> int:
             say({"pid": pid, "code": os.waitstatus_to_exitcode(status)})
 
 
-class _quietly:
-    """Ignore a process that is already gone (or never ours)."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, value, tb):
-        return kind is not None and issubclass(kind, (ProcessLookupError, PermissionError))
-
-
 # ----------------------------------------------------------------------------- the client
 class Worker:
     """A running worker: :attr:`pid` (also its process group), :meth:`wait`, :meth:`kill`."""
@@ -163,7 +154,7 @@ class Worker:
         """SIGKILL the worker's process group and the worker itself (even if it has not made its
         group yet), and wait until it is gone."""
         for send in (os.killpg, os.kill):
-            with _quietly():
+            with contextlib.suppress(ProcessLookupError, PermissionError):  # gone already
                 send(self.pid, signal.SIGKILL)
         try:
             self.wait(30)
