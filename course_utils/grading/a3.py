@@ -1,6 +1,14 @@
-"""The rubric of assignment A3 (the depthwise-separable-only network), checked on the
-real objects: the model the student's own ``build_separable`` returns, the weights
-and history files the notebook saved, and the validation set.
+"""The rubric of assignment A3 (the depthwise-separable-only network), judged on the
+submitted files alone.
+
+A3's test cells run on the grader's trusted side (:mod:`.trusted`). The network a
+test judges is the one the student's ``build_separable`` returns in the sandboxed
+kernel, saved there in Keras' own format and loaded here by :mod:`.kerasfile`
+(standard Keras layers only, ``safe_mode=True``, no custom objects): a custom layer, a
+``Lambda`` or a subclassed model cannot load and fails with its name. Every test of one
+notebook judges the same loaded network for an input shape; the dataset, its image
+shape and quick mode are the grader's (:func:`given_names`, :func:`judging`), and the
+weights and histories are read from the submitted files.
 
 Every check returns ``None`` (printing ``[name] correct: ...``) or raises
 :class:`course_utils.checks.CheckFailed` with what is wrong, so the notebook's
@@ -9,32 +17,31 @@ public tests, its hidden tests and the feedback read alike.
 =================  ===========================================================
 rule               how it is checked
 =================  ===========================================================
-no Conv2D          every layer of the built model, nested models and layers of
-                   subclassed layers included (Keras' own layer tracking), by
-                   *exact* class: only ``SeparableConv2D`` and ``DepthwiseConv2D``
-                   may convolve; any other class that is a Keras convolution, or
-                   that owns a 4-D kernel, fails (an alias or a subclass of
-                   ``Conv2D`` under another name fails too)
+no Conv2D          every layer of the model, nested models included, read
+                   through :mod:`course_utils.spec`, by *exact* class: only
+                   ``SeparableConv2D`` and ``DepthwiseConv2D`` may convolve
 parameters         ``model.count_params() < 100_000``
 BN, dropout        a ``BatchNormalization`` layer; at least one ``Dropout`` (or
                    ``SpatialDropout``), every rate in ``DROPOUT_RANGE``
-RF table           the student's ``{layer: (output_size, rf)}`` against
+RF table           the student's ``{layer: (output_size, rf)}`` (plain data,
+                   whole numbers) against
                    :func:`course_utils.receptive_field.receptive_field_table` of
-                   the same model: each wrong or missing row is named with the
-                   right values
-accuracy           the model is rebuilt with ``build_separable``, the submitted
-                   weights loaded (a file of another architecture fails) and
-                   evaluated on the first ``VAL_SIZE`` validation images; the
-                   history's best validation accuracy must agree within
-                   ``TOLERANCE``; at most ``MAX_EPOCHS`` epochs
-beats the base     the separable weights beat the submitted base weights on
-                   the same images, and reach the instructor's floor
-                   (``FLOORS``; none in quick mode)
+                   the same model, by exact integer comparison: each wrong or
+                   missing row is named with the right values
+accuracy           the submitted weights loaded into the model (a file of
+                   another architecture fails) and evaluated on the grader's
+                   dataset, the whole test split; the history's best validation
+                   accuracy must agree within ``TOLERANCE``; at most
+                   ``MAX_EPOCHS`` epochs
+beats the base     the separable weights beat the submitted base weights (in
+                   the instructor's base network) on the same images, and reach
+                   the instructor's floor (``FLOORS``; none in quick mode)
 =================  ===========================================================
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from pathlib import Path
 from typing import Any, Callable
@@ -49,15 +56,16 @@ __all__ = [
     "MAX_PARAMS", "MAX_EPOCHS", "VAL_SIZE", "TOLERANCE", "DROPOUT_RANGE", "FLOORS",
     "all_layers", "forbidden_layers", "check_separable_only", "check_params", "check_bn_dropout",
     "expected_rf_rows", "check_rf_table", "check_run", "check_beats_base", "validation_subset",
+    "given_names", "judging",
 ]
 
 MAX_PARAMS = 100_000
 MAX_EPOCHS = 50
-#: Validation images the grader evaluates the weights on (the first of the test split):
-#: two models on 2,000 images keep grading one submission well under a minute on a CPU.
-VAL_SIZE = 2000
+#: Validation images the grader evaluates the weights on: the whole test split (None).
+VAL_SIZE = None
 #: Largest gap between the history's best validation accuracy and the submitted weights'
-#: accuracy on the grader's images (about four standard errors on 2,000 images).
+#: accuracy on the grader's images (a history validated on 2,000 of them is within about
+#: four standard errors of the whole split).
 TOLERANCE = 0.03
 DROPOUT_RANGE = (0.0, 0.5)
 #: Accuracy the separable network must reach on each dataset, whatever the base did
@@ -67,6 +75,38 @@ FLOORS = {"cifar10": 0.80, "fashion_mnist": 0.90, "mnist": 0.98}
 ALLOWED_CONV = ("SeparableConv2D", "DepthwiseConv2D")
 #: Kinds of layer (course_utils.spec) whose row the RF table must have: every convolution and pooling.
 REQUIRED_ROW_KINDS = specs.WINDOW_KINDS | {"transposed", "global_pool"}
+
+
+# ----------------------------------------------------------------------------- the grader's setting
+#: What the grader decided for the notebook being judged (:func:`judging`).
+_JUDGING: dict[str, Any] = {}
+
+
+def given_names() -> dict[str, Any]:
+    """The names A3's test cells get from the grader, not from the notebook: ``DATASET``
+    (the grader's configuration, :func:`course_utils.config.dataset`) and ``INPUT_SHAPE``
+    (its image shape)."""
+    from course_utils import config, data
+
+    dataset = config.dataset()
+    return {"DATASET": dataset, "INPUT_SHAPE": tuple(data.info(dataset).image_shape)}
+
+
+@contextlib.contextmanager
+def judging(folder: str | Path, memo: dict | None = None):
+    """Judge the notebook in ``folder``: the submitted runs are read from there (``memo``:
+    what is kept from one test cell of the notebook to the next)."""
+    saved = dict(_JUDGING)
+    _JUDGING.update(folder=str(folder), accuracy=memo if memo is not None else {})
+    try:
+        yield
+    finally:
+        _JUDGING.clear()
+        _JUDGING.update(saved)
+
+
+def _folder(folder: str | Path | None) -> str | Path:
+    return folder if folder is not None else _JUDGING.get("folder", ".")
 
 
 # ----------------------------------------------------------------------------- the layers
@@ -180,8 +220,15 @@ def _rows_of(answer: Any, name: str) -> dict[str, tuple[Any, Any]]:
             size, rf = value
         except (TypeError, ValueError):
             raise CheckFailed(name, f"row {key!r}: expected (output size, receptive field), got {value!r}.") from None
-        out[str(key)] = (size, rf)
+        if not all(_whole(v) for v in (size, rf)):
+            raise CheckFailed(name, f"row {key!r}: expected two whole numbers (output size, receptive field), "
+                                    f"got {value!r}.")
+        out[str(key)] = (int(size), int(rf))
     return out
+
+
+def _whole(value: Any) -> bool:
+    return type(value) is int or isinstance(value, np.integer)
 
 
 def check_rf_table(answer: Any, build: Callable, input_shape, name: str = "layer_table") -> None:
@@ -221,8 +268,9 @@ def check_rf_table(answer: Any, build: Callable, input_shape, name: str = "layer
 _VAL_CACHE: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
 
 
-def validation_subset(dataset: str, size: int = VAL_SIZE) -> tuple[np.ndarray, np.ndarray]:
-    """The first ``size`` images of the validation (test) split, scaled to [0, 1]."""
+def validation_subset(dataset: str, size: int | None = VAL_SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``size`` images of the validation (test) split, scaled to [0, 1] (``None``:
+    all of them)."""
     key = (dataset, size)
     if key not in _VAL_CACHE:
         from course_utils import data
@@ -261,6 +309,22 @@ def _load_run(name: str, build: Callable, dataset: str, folder: str | Path, what
     return model, record, accs
 
 
+def _accuracy(model, weights: Path, dataset: str) -> float:
+    """Accuracy of ``model`` (its ``weights`` just loaded) on the grader's images; while a
+    notebook is judged, each network and weights file is evaluated once (the run's test
+    and the comparison with the base read the same number)."""
+    import hashlib
+
+    from course_utils.a3_models import evaluate
+
+    cache = _JUDGING.get("accuracy", {})
+    key = (id(model), hashlib.sha256(weights.read_bytes()).hexdigest(), dataset)
+    if key not in cache:
+        x, y = validation_subset(dataset)
+        cache[key] = (model, evaluate(model, x, y))  # the model is kept so that its id stays its own
+    return cache[key][1]
+
+
 def _submitted(name: str, what: str) -> None:
     from course_utils.a3_runs import TRAINED_HERE
 
@@ -270,52 +334,52 @@ def _submitted(name: str, what: str) -> None:
                           "submit the weights and history files the training cell saved next to the notebook.")
 
 
-def check_run(name: str, build: Callable, dataset: str, folder: str | Path = ".", what: str | None = None,
-              submitted: bool = False) -> None:
+def check_run(name: str, build: Callable, dataset: str, folder: str | Path | None = None,
+              what: str | None = None, submitted: bool = False) -> None:
     """Evaluate the submitted weights of run ``name``; the history must agree with them
     and have at most ``MAX_EPOCHS`` epochs; with ``submitted``, the run must have been
     loaded, not trained in this kernel. (Returns nothing: nbgrader would read a number
     left as a test cell's value as partial credit.)"""
-    from course_utils.a3_models import evaluate
-
     what = what or f"{name} run"
     if submitted:
         _submitted(name, what)
-    model, record, accs = _load_run(name, build, dataset, folder, what)
+    model, record, accs = _load_run(name, build, dataset, _folder(folder), what)
     if len(accs) > MAX_EPOCHS:
         raise CheckFailed(what, f"the history has {len(accs)} epochs; the limit is {MAX_EPOCHS}.")
     x, y = validation_subset(dataset)
-    measured = evaluate(model, x, y)
+    measured = _accuracy(model, Path(_folder(folder)) / f"{name}.weights.h5", dataset)
     claimed = max(accs)
     if abs(measured - claimed) > TOLERANCE:
         raise CheckFailed(what, f"the history claims a best validation accuracy of {claimed:.4f}, but the "
-                                f"submitted weights reach {measured:.4f} on the first {len(x)} validation images.",
+                                f"submitted weights reach {measured:.4f} on the {len(x):,} test images.",
                           "submit the weights file the training cell saved with this history (the best epoch's).")
     checks._passed(what, f"{len(accs)} epoch(s); the weights reach {measured:.4f} "
                          f"(history: best {claimed:.4f})")
 
 
-def check_beats_base(build_base: Callable, build_separable: Callable, dataset: str, folder: str | Path = ".",
-                     floor: float | None = None, name: str = "beats the base") -> None:
+def check_beats_base(build_base: Callable, build_separable: Callable, dataset: str,
+                     folder: str | Path | None = None, floor: float | None = None,
+                     name: str = "beats the base") -> None:
     """The separable weights beat the base weights on the same validation images, and
     the floor (default ``FLOORS[dataset]``, none in quick mode)."""
     from course_utils import config
-    from course_utils.a3_models import evaluate
 
     if floor is None:
         floor = 0.0 if config.quick() else FLOORS.get(dataset, 0.0)
     for run in ("base", "separable"):
         _submitted(run, name)
     x, y = validation_subset(dataset)
+    folder = _folder(folder)
     base, _, _ = _load_run("base", build_base, dataset, folder, "base run")
     sep, _, accs = _load_run("separable", build_separable, dataset, folder, "separable run")
     if len(accs) > MAX_EPOCHS:
         raise CheckFailed(name, f"the separable run has {len(accs)} epochs; the limit is {MAX_EPOCHS}.")
-    base_acc, sep_acc = evaluate(base, x, y), evaluate(sep, x, y)
+    base_acc = _accuracy(base, Path(folder) / "base.weights.h5", dataset)
+    sep_acc = _accuracy(sep, Path(folder) / "separable.weights.h5", dataset)
     target = max(base_acc, floor)
     if sep_acc <= target:
         why = f"the base network's {base_acc:.4f}" if target == base_acc else f"the floor of {floor:.4f}"
-        raise CheckFailed(name, f"the separable network reaches {sep_acc:.4f} on the first {len(x)} validation "
+        raise CheckFailed(name, f"the separable network reaches {sep_acc:.4f} on the {len(x):,} test "
                                 f"images; it must beat {why}.",
                           "BatchNormalization after every separable layer, a wider last block, global "
                           "average pooling, and augmentation with a learning-rate schedule.")

@@ -27,6 +27,10 @@ REFERENCE_CODE: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "a2_numpy_layers": ("A2", "conv_forward, conv_backward, maxpool_forward/backward and "
                               "batchnorm_forward/backward in numpy",
                         ("course_utils.ops", "tensorflow", "scipy")),
+    # A3's network is the student's; its size and receptive-field table is worked out by hand.
+    "a3_depthwise": ("A3", "the output sizes and receptive fields of your network",
+                     ("course_utils.grading.a3", "course_utils.receptive_field", "course_utils.rf_probe",
+                      "course_utils.spec", "course_utils.arithmetic")),
 }
 
 #: The messages of the imports refused in this process (the grader quotes the last one).
@@ -49,13 +53,32 @@ def hidden_entries(folder: str, assignment: str, package_dir: str) -> set[str]:
     for module in absent_modules(assignment):
         top, _, rest = module.partition(".")
         if top == "course_utils" and rest:
-            if folder == package_dir:
-                patterns += [rest, f"{rest}.py"]
-            elif folder == os.path.join(package_dir, "__pycache__"):
-                patterns.append(f"{rest}.*.pyc")
+            parent, _, leaf = rest.rpartition(".")
+            home = os.path.join(package_dir, *parent.split(".")) if parent else package_dir
+            if folder == home:
+                patterns += [leaf, f"{leaf}.py"]
+            elif folder == os.path.join(home, "__pycache__"):
+                patterns.append(f"{leaf}.*.pyc")
         elif not rest and folder != package_dir:
             patterns += [top, f"{top}.py", f"{top}.libs", f"{top}-*", f"{top}_*", f"{top}.*.so"]
     return {name for name in names if any(fnmatch.fnmatchcase(name, p) for p in patterns)}
+
+
+def module_folders(assignment: str, package_dir: str) -> list[str]:
+    """The folders of the package that hold absent course modules of ``assignment`` (and
+    their ``__pycache__``), parents first."""
+    import os
+
+    folders: list[str] = []
+    for module in absent_modules(assignment):
+        top, _, rest = module.partition(".")
+        if top == "course_utils" and rest:
+            parent = rest.rpartition(".")[0]
+            home = os.path.join(package_dir, *parent.split(".")) if parent else package_dir
+            for folder in (home, os.path.join(home, "__pycache__")):
+                if folder not in folders:
+                    folders.append(folder)
+    return sorted(folders, key=lambda f: f.count(os.sep))
 
 
 def message(assignment: str, module: str) -> str:

@@ -485,13 +485,15 @@ def _site_folders() -> list[str]:
 def hidden_folders(assignment: str) -> list[tuple[str, set[str]]]:
     """``(folder, entries to hide)`` for every folder that holds reference code of
     ``assignment`` (:mod:`.absent`); parents before the folders inside them."""
-    from course_utils.grading.absent import absent_modules, hidden_entries
+    from course_utils.grading.absent import absent_modules, hidden_entries, module_folders
 
     if not absent_modules(assignment):
         return []
     package = _package_dir()
     views = []
-    for folder in [package, os.path.join(package, "__pycache__")] + _site_folders():
+    folders = [package, os.path.join(package, "__pycache__"), *module_folders(assignment, package),
+               *_site_folders()]
+    for folder in dict.fromkeys(folders):
         if os.path.isdir(folder):
             hidden = hidden_entries(folder, assignment, package)
             if hidden:

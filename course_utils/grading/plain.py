@@ -15,6 +15,10 @@ numpy array of numbers or bools    ``{"$": "ndarray", "dtype": "<f8", "shape": [
 numpy scalar                       ``{"$": "scalar", "dtype": ..., "data": base64}``
 =================================  ==============================================
 
+A Keras model (what A3's ``build_separable`` returns) crosses as the bytes of its
+``.keras`` file, a numpy array of ``uint8``, when the grader asks for it (a call with
+``"as": "keras"``; :mod:`.kerasfile` saves it here and judges it on the other side).
+
 Anything else (an object, a function, a generator, an array of objects) is refused
 with :class:`NotPlainData`, whose message says what to return instead. A message is
 at most :data:`MAX_BYTES` long and :data:`MAX_DEPTH` levels deep.
@@ -197,7 +201,8 @@ def serve(request: str) -> _Reply:
     ``{"op": "resolve", "name": N}``: ``{"kind": "function"}``, ``{"kind": "value", "value": V}``,
     ``{"kind": "missing"}`` or ``{"kind": "not_plain", "message": M}``;
     ``{"op": "call", "name": N, "args": [...], "kwargs": {...}}``: ``{"kind": "value", "value": V}``,
-    ``{"kind": "raised", "type": T, "message": M}`` or ``{"kind": "not_plain", "message": M}``.
+    ``{"kind": "raised", "type": T, "message": M}`` or ``{"kind": "not_plain", "message": M}``;
+    with ``"as": "keras"`` the value is the returned model's ``.keras`` file (:mod:`.kerasfile`).
     """
     from IPython import get_ipython
 
@@ -213,6 +218,10 @@ def serve(request: str) -> _Reply:
         return _Reply(_value(target, name))
     try:
         result = target(*asked["args"], **asked["kwargs"])
+        if asked.get("as") == "keras":
+            from course_utils.grading.kerasfile import model_bytes
+
+            result = model_bytes(result)
     except KeyboardInterrupt:
         return _Reply(encode({"kind": "raised", "type": "KeyboardInterrupt", "message": "interrupted"}))
     except Exception as exc:

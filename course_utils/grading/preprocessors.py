@@ -43,7 +43,7 @@ from nbgrader.api import Gradebook
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Bool, Integer, Unicode
 
-from course_utils.grading.trusted import error_output, is_test_cell, run_test_cell
+from course_utils.grading.trusted import Setting, error_output, is_test_cell, run_test_cell
 
 # ----------------------------------------------------------------------------- sanitising
 
@@ -180,6 +180,8 @@ class ResilientExecute(Execute):
     max_kernel_restarts = Integer(5, help="fresh kernels started after deaths before giving up").tag(config=True)
     trusted_tests = Bool(False, help="run graded test cells in this process, not in the kernel "
                                      "(course_utils.grading.trusted)").tag(config=True)
+    trusted_assignment = Unicode("", help="the assignment whose test cells run here (what the grader "
+                                          "gives them: course_utils.grading.trusted.Setting)").tag(config=True)
 
     def __init__(self, **kwargs: Any):
         from course_utils.grading.isolation import SandboxedKernelManager
@@ -192,6 +194,7 @@ class ResilientExecute(Execute):
         self._chars: dict[int, int] = {}
         self._cut: dict[int, set[str]] = {}
         self._restarts = 0
+        self.trusted_setting = None
 
     # -- output cap -----------------------------------------------------------
     def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int) -> Any:
@@ -244,6 +247,9 @@ class ResilientExecute(Execute):
             return cell
         try:
             if self.trusted_tests and is_test_cell(cell) and cell.source.strip():
+                if self.trusted_setting is None:  # one per notebook: where its submitted files are
+                    folder = (getattr(self, "resources", None) or {}).get("metadata", {}).get("path") or "."
+                    self.trusted_setting = Setting(self.trusted_assignment, str(folder))
                 await run_test_cell(self, cell, cell_index)
                 return cell
             return await super().async_execute_cell(cell, cell_index, execution_count, store_history)

@@ -22,6 +22,13 @@ What the student's function prints goes into the test cell's outputs as a kernel
 output would (so stderr still fails a test), and the cell's own output (the check's
 confirmation, or an error output with the check's message) is written like a
 kernel's, so that nbgrader's scores, checksums and feedback work unchanged.
+
+What the grader decides is never read from the kernel: :class:`Setting` gives each
+assignment's test cells names bound on this side before the cell runs (A3: the
+dataset and its image shape, from the grader's own configuration), and the notebook
+functions of :data:`MODEL_FUNCTIONS` return a Keras model, which crosses as its
+``.keras`` file and is loaded here by :mod:`.kerasfile` (once per argument list and
+notebook, so that every test judges the same network).
 """
 
 from __future__ import annotations
@@ -40,8 +47,10 @@ from nbformat.notebooknode import NotebookNode
 
 from course_utils.grading import plain
 
-#: Assignments whose graded test cells run on the trusted side (A3 keeps its own path).
-TRUSTED_TESTS = ("a1_arithmetic", "a2_numpy_layers")
+#: Assignments whose graded test cells run on the trusted side.
+TRUSTED_TESTS = ("a1_arithmetic", "a2_numpy_layers", "a3_depthwise")
+#: Functions of a notebook whose value is a Keras model (it crosses as its ``.keras`` file).
+MODEL_FUNCTIONS = {"a3_depthwise": ("build_separable",)}
 
 #: Seconds the kernel gets to answer an interrupt before it counts as stuck.
 INTERRUPT_GRACE = 5.0
@@ -204,6 +213,61 @@ class StudentFunction:
         raise plain.NotPlainData(str(answer.get("message", "the kernel's answer is not plain data")))
 
 
+class StudentModelFunction(StudentFunction):
+    """A function of the notebook that returns a Keras model: the kernel saves the model it
+    returns in Keras' format, and the model is loaded here from those bytes
+    (:func:`.kerasfile.load`), once per argument list (``cache``: one per notebook)."""
+
+    def __init__(self, kernel: Kernel, name: str, cache: dict):
+        super().__init__(kernel, name)
+        self._cache = cache
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from course_utils.grading import kerasfile
+
+        key = (self.__name__, plain.encode([list(args), kwargs], "the test's arguments"))
+        if key not in self._cache:
+            answer = self._kernel.ask({"op": "call", "name": self.__name__, "args": list(args),
+                                       "kwargs": kwargs, "as": "keras"})
+            if answer["kind"] != "value" or "value" not in answer:
+                return self._failed(answer)
+            self._cache[key] = kerasfile.load(answer["value"], self.__name__)
+        return self._cache[key]
+
+    def _failed(self, answer: dict) -> Any:
+        if answer["kind"] == "raised":
+            raise student_exception(str(answer.get("type")), str(answer.get("message", "")))
+        if answer["kind"] == "missing":
+            raise NameError(f"name {self.__name__!r} is not defined")
+        raise plain.NotPlainData(str(answer.get("message", "the kernel's answer is not plain data")))
+
+
+class Setting:
+    """What the grader, not the notebook, gives one assignment's test cells: names bound
+    before the cell runs, the notebook's model functions, and the context the checks run
+    in (where the submitted files are). ``folder`` is the notebook's folder on this side."""
+
+    def __init__(self, assignment: str, folder: str):
+        self.assignment, self.folder = assignment, folder
+        self.models = MODEL_FUNCTIONS.get(assignment, ())
+        self.cache: dict = {}   # the models the kernel returned, by call
+        self.memo: dict = {}    # what the assignment's checks keep from one test cell to the next
+
+    def given(self) -> dict[str, Any]:
+        if self.assignment == "a3_depthwise":
+            from course_utils.grading import a3
+
+            return a3.given_names()
+        return {}
+
+    def context(self) -> Any:
+        if self.assignment == "a3_depthwise":
+            from course_utils.grading import a3
+
+            return a3.judging(self.folder, self.memo)
+        return contextlib.nullcontext()
+
+
 # ----------------------------------------------------------------------------- one test cell
 class _CellStream(io.TextIOBase):
     """``sys.stdout`` / ``sys.stderr`` of a trusted cell: text goes to the cell's outputs
@@ -247,7 +311,11 @@ async def run_test_cell(executor: Any, cell: NotebookNode, cell_index: int) -> N
     def emit(name: str, text: str) -> None:
         executor.output(cell.outputs, _stream_message(name, text), None, cell_index)
 
-    outcome = await loop.run_in_executor(None, _execute, cell.source, kernel, emit, f"<{_label(cell)}>")
+    setting = getattr(executor, "trusted_setting", None) or Setting("", ".")
+    started = time.monotonic()
+    outcome = await loop.run_in_executor(None, _execute, cell.source, kernel, emit, f"<{_label(cell)}>", setting)
+    executor.log.info("Cell %s (%s): tested on the trusted side in %.1f s", cell_index, _label(cell),
+                      time.monotonic() - started)
     if isinstance(outcome, KernelLost):
         if outcome.how == "dead":
             raise DeadKernelError("Kernel died")
@@ -263,18 +331,24 @@ def _label(cell: NotebookNode) -> str:
     return str(cell.metadata.get("nbgrader", {}).get("grade_id", "test"))
 
 
-def _execute(source: str, kernel: Kernel, emit: Any, filename: str) -> Any:
-    """Run ``source`` in a fresh namespace; returns None, an error output, or the
-    :class:`KernelLost` / :class:`TestTimedOut` that stopped it."""
+def _execute(source: str, kernel: Kernel, emit: Any, filename: str, setting: Setting | None = None) -> Any:
+    """Run ``source`` in a fresh namespace (the names ``setting`` gives bound first); returns
+    None, an error output, or the :class:`KernelLost` / :class:`TestTimedOut` that stopped it."""
+    setting = setting or Setting("", ".")
     namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
     refused: list[str] = []
     with contextlib.redirect_stdout(_CellStream(emit, "stdout")), \
-            contextlib.redirect_stderr(_CellStream(emit, "stderr")):
+            contextlib.redirect_stderr(_CellStream(emit, "stderr")), setting.context():
         try:
             tree = ast.parse(source, filename)
+            namespace.update(setting.given())
             for name in free_names(source):
+                if name in namespace:
+                    continue
                 answer = kernel.ask({"op": "resolve", "name": name})
-                if answer["kind"] == "function":
+                if answer["kind"] == "function" and name in setting.models:
+                    namespace[name] = StudentModelFunction(kernel, name, setting.cache)
+                elif answer["kind"] == "function":
                     namespace[name] = StudentFunction(kernel, name)
                 elif answer["kind"] == "value" and "value" in answer:
                     namespace[name] = answer["value"]

@@ -224,6 +224,7 @@ def autograde_config(job: Job):
     c.Execute.iopub_timeout = 10
     c.ResilientExecute.max_output_chars = limits.max_output_chars
     c.ResilientExecute.trusted_tests = job.assignment in TRUSTED_TESTS
+    c.ResilientExecute.trusted_assignment = job.assignment
     c.SandboxedKernelManager.sandbox = job.sandbox
     c.SandboxedKernelManager.runtime_dir = job.runtime_dir
     c.SandboxedKernelManager.assignment = job.assignment
