@@ -165,6 +165,54 @@ def test_changing_the_feedback_regrades_and_the_same_mode_reuses(graded):
     assert graded["again"].graded == []
 
 
+def test_the_trusted_side_records_the_redacted_message_and_keeps_the_full_one(graded):
+    """The instructor's autograded copy keeps the check's whole message; the trusted side
+    recorded next to it what the default feedback may show."""
+    autograded = nbformat.read(graded["root"] / "hidden" / "autograded" / "ben" / NOTEBOOK, as_version=4)
+    cell = samples.find_cell(autograded, "test_conv_output_size_hidden")
+    hint = "Hint: a dilated kernel spans d*(k-1) + 1 pixels; use that instead of k."
+    assert cell.metadata[feedback.REDACTED] == f"[conv_output_size] a hidden test failed.\n{hint}"
+    (error,) = [o for o in cell.outputs if o.output_type == "error"]
+    assert error.evalue.startswith("[conv_output_size] conv_output_size(n=15, k=3, d=2) returned 13.")
+    assert set(error) == {"output_type", "ename", "evalue", "traceback"}   # a valid output, nothing added
+
+
+A2 = get_assignment("a2_numpy_layers")
+#: A2's first hidden conv_forward case, and a conv_forward that takes every input and kernel
+#: to be square (it passes the public tests, which are): the check names the expected shape.
+A2_CASE = dict(x=(2, 6, 9, 3), w=(2, 4, 3, 5), stride=3, pad=2)
+
+
+@pytest.fixture(scope="module")
+def graded_a2(tmp_path_factory):
+    root = tmp_path_factory.mktemp("feedback_a2")
+    square = samples.edit_cell(samples.answered(A2), "conv_forward", lambda src: src.replace(
+        "w_out = (w_in + 2 * pad - kw) // stride + 1", "w_out = h_out  # square inputs and kernels"))
+    assert "w_out = h_out" in samples.find_cell(square, "conv_forward").source
+    samples.write_class(A2, root / "class", {"square": square})
+    pages = {}
+    for mode in ("hidden", "full"):
+        grade_batch(A2, root / "class", root / mode, feedback=mode, jobs=1, limits=LIMITS, progress=False,
+                    log=lambda m: None)
+        pages[mode] = (root / mode / "feedback" / "square" / f"{A2.notebooks[0]}.html").read_text()
+    return pages
+
+
+def test_default_feedback_hides_the_expected_shape_of_a_failed_hidden_case(graded_a2):
+    (n, h, w, _), (kh, kw, _, f), s, p = A2_CASE["x"], A2_CASE["w"], A2_CASE["stride"], A2_CASE["pad"]
+    expected = str((n, (h + 2 * p - kh) // s + 1, (w + 2 * p - kw) // s + 1, f))
+    assert expected == "(2, 3, 4, 5)"
+    full = _section(graded_a2["full"], "test_conv_forward_hidden")
+    assert f"expected {expected}" in full and "x(2, 6, 9, 3)" in full     # what full feedback tells
+    hidden = _section(graded_a2["hidden"], "test_conv_forward_hidden")
+    assert expected not in hidden and "(2, 6, 9, 3)" not in hidden and "(2, 4, 3, 5)" not in hidden
+    assert "failed" in hidden and "0.0 / 3.0" in hidden
+    assert "a hidden test failed." in hidden and "Hint: the output is (N, H_out, W_out, C_out)" in hidden
+    public = _section(graded_a2["hidden"], "test_conv_forward")   # the public test passed, shown in full
+    assert "passed" in public and "dict(x=(2, 5, 5, 3), w=(3, 3, 3, 4), stride=1, pad=1)" in public
+    assert not [line for line in _hidden_lines(A2) if line in _text(graded_a2["hidden"])]
+
+
 # ----------------------------------------------------------------------------- a hostile submission
 def test_a_history_dump_reveals_no_hidden_test_code(graded):
     """The last cell prints In, _ih, Out and the history manager: for A1 the hidden tests
@@ -251,7 +299,11 @@ def test_a_check_failure_is_cut_down_to_its_name_and_hint():
     exc = CheckFailed("conv_output_size", "conv_output_size(n=15, k=3, d=2) returned 13.", "mind the dilation")
     assert feedback.redacted_message(exc) == "[conv_output_size] a hidden test failed.\nHint: mind the dilation"
     assert feedback.redacted_message(CheckFailed("f", "f(1) returned 2, expected 3.")) == "[f] a hidden test failed."
-    assert "is not answered yet" in feedback.redacted_message(NotAttempted("f"))
+    assert feedback.redacted_message(NotAttempted("f out for x(2, 6)")).startswith("[f] is not answered yet")
+    labelled = CheckFailed("conv_forward out for x(2, 6, 9, 3), stride=3", "has shape (2, 3, 3, 5), expected "
+                           "(2, 3, 4, 5).", "mind W")
+    assert feedback.redacted_message(labelled) == "[conv_forward] a hidden test failed.\nHint: mind W"
+    assert feedback.redact_text("CheckFailed", str(labelled)) == feedback.redacted_message(labelled)
     assert feedback.redacted_message(ValueError("f(1)")) is None
     assert feedback.redact_text("CheckFailed", str(exc)) == feedback.redacted_message(exc)
     assert feedback.redact_text("course_utils.checks.core.CheckFailed", str(exc)) == feedback.redacted_message(exc)

@@ -60,20 +60,31 @@ def feedback_mode(value: Any) -> str:
 
 # ----------------------------------------------------------------------------- messages
 def redacted_message(exc: BaseException) -> str | None:
-    """What a hidden test's failure may show: ``[name] a hidden test failed`` and the
-    check's hint, without the problem (the test case, the expected value); None when
-    ``exc`` is no check failure. A placeholder left unanswered keeps its message."""
+    """What a hidden test's failure may show: ``[name] a hidden test failed`` (the name's
+    leading identifier) and the check's hint, without the problem (the test case, the
+    expected value); None when ``exc`` is no check failure. A placeholder left unanswered
+    keeps its message."""
     from course_utils.checks.core import CheckFailed, NotAttempted
 
-    if isinstance(exc, NotAttempted):
-        return str(exc)
+    if isinstance(exc, NotAttempted):  # "is not answered yet: replace ...", the grader's words
+        return f"[{_identifier(str(exc.name))}] {exc.problem}"
     if isinstance(exc, CheckFailed):
         return _message(str(exc.name), exc.hint)
     return None
 
 
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,80}")
+
+
+def _identifier(name: str) -> str:
+    """A check's name may carry the case ("conv_forward out for x(2, 6, 9, 3), ..."): its
+    leading identifier only (the function or variable checked), or ``check``."""
+    named = _IDENTIFIER.match(name)
+    return named.group(0) if named else "check"
+
+
 def _message(name: str | None, hint: str | None) -> str:
-    text = f"[{name}] a hidden test failed." if name else "A hidden test failed."
+    text = f"[{_identifier(name)}] a hidden test failed." if name else "A hidden test failed."
     return text + (f"\nHint: {hint}" if hint else "")
 
 
