@@ -223,11 +223,10 @@ def test_a_history_dump_reveals_no_hidden_test_code(graded):
     assert "HISTORY-DUMP" in printed and "conv_output_size" in printed   # it ran, and dumped the history
     assert feedback.BEGIN.replace("### ", "") not in printed
     assert not [line for line in lines if line in printed]
-    for mode in ("hidden", "full"):
-        text = _text(graded["pages"][mode]["hostile"])
-        assert "HISTORY-DUMP" in text
-        if mode == "hidden":
-            assert not [line for line in lines if line in text]
+    for mode in ("hidden", "full"):  # the dump's own outputs, in either feedback
+        dump = _text(graded["pages"][mode]["hostile"]).split("HISTORY-DUMP", 1)[-1]
+        assert "def conv_output_size" in dump
+        assert not [line for line in lines if line in dump]
 
 
 # ----------------------------------------------------------------------------- A3 and in-memory notebooks
