@@ -172,7 +172,8 @@ def _redact_hidden_cell(cell: NotebookNode, grade_id: str, info: dict) -> None:
     points = info["points"]
     score = grader.get("score")
     passed = score is not None and _points(score) == _points(points)
-    placeholder = f"# hidden test {grade_id} ({_points(points)} points): its code is shown after the deadline"
+    unit = "point" if _points(points) == "1" else "points"
+    placeholder = f"# hidden test {grade_id} ({_points(points)} {unit}): its code is shown after the deadline"
     cell.source = (info["public"] + "\n" if info["public"] else "") + placeholder
     errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
     recorded = cell.metadata.get(REDACTED)
@@ -183,6 +184,8 @@ def _redact_hidden_cell(cell: NotebookNode, grade_id: str, info: dict) -> None:
                                                traceback=[message])]
     elif passed:
         cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"[{grade_id}] hidden test passed\n")]
+    elif score is None:  # not in the gradebook: nothing to say
+        cell.outputs = []
     else:  # nbgrader fails a cell that wrote to stderr
         cell.outputs = [nbformat.v4.new_output(
             "error", ename="HiddenTestFailed", evalue="the test wrote to stderr (what your code printed there "
