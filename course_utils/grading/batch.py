@@ -62,6 +62,8 @@ from course_utils.grading.course import (
     read_release,
     release_differences,
 )
+from course_utils.grading.feedback import DEFAULT as DEFAULT_FEEDBACK
+from course_utils.grading.feedback import feedback_mode
 from course_utils.grading.isolation import (
     PASSED_ENV,
     Limits,
@@ -277,14 +279,15 @@ def _versions() -> str:
     return " ".join(found) + f" python={sys.version.split()[0]}"
 
 
-def grader_fingerprint(assignment: Assignment, limits: Limits, sandbox: str, feedback: bool) -> str:
+def grader_fingerprint(assignment: Assignment, limits: Limits, sandbox: str, feedback: str | bool) -> str:
     """Hash of everything besides the student's files that a result depends on: the source,
-    the limits and sandbox, the settings that reach the kernel (quick mode, dataset, offline),
+    the limits and sandbox, the feedback mode (:func:`.feedback.feedback_mode`), the settings
+    that reach the kernel (quick mode, dataset, offline),
     the grader's code and the versions of the libraries that run it."""
     digest = hashlib.sha256()
     digest.update(assignment.fingerprint().encode())
     digest.update(json.dumps(asdict(limits), sort_keys=True).encode())
-    digest.update(f"{sandbox} feedback={feedback}".encode())
+    digest.update(f"{sandbox} feedback={feedback_mode(feedback)}".encode())
     digest.update(json.dumps({k: os.environ.get(k) for k in PASSED_ENV}, sort_keys=True).encode())
     digest.update(_versions().encode())
     package = Path(course_utils.__file__).parent
@@ -376,7 +379,7 @@ def _reference_seconds(assignment: Assignment, work: Path, out: Path, max_score:
     for name in assignment.notebooks:
         samples.write(samples.answered(assignment, notebook=name), folder, f"{name}.ipynb")
     reference = Student(REFERENCE_ID, folder, files=sorted(p.name for p in folder.iterdir()))
-    grading = Grading(assignment.name, max_score, asdict(limits), kind, limits.submission_timeout(n_cells), False)
+    grading = Grading(assignment.name, max_score, asdict(limits), kind, limits.submission_timeout(n_cells), "none")
     record = finish(reference, _run_one(pool, pack(reference), grading), None)
     if record["status"] != "ok" or record["score"] != max_score:
         log(f"warning: the reference solution scores {record['score']:g} of {max_score:g} "
@@ -389,11 +392,13 @@ def _reference_seconds(assignment: Assignment, work: Path, out: Path, max_score:
 
 def grade_batch(assignment: Assignment, submissions: Path, out: Path, *, jobs: int = 1,
                 limits: Limits = Limits(), sandbox: str | None = None, force: bool = False,
-                feedback: bool = True, progress: bool = True, work_dir: Path | None = None,
+                feedback: str | bool = DEFAULT_FEEDBACK, progress: bool = True, work_dir: Path | None = None,
                 cluster: str | None = None,
                 log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> BatchReport:
     """Grade every student in ``submissions`` into ``out`` (see the module docstring); with
-    ``cluster`` (an address, or ``local:N``) on a Dask cluster (:mod:`.cluster`)."""
+    ``cluster`` (an address, or ``local:N``) on a Dask cluster (:mod:`.cluster`). ``feedback``:
+    ``none``, ``hidden`` or ``full`` (:mod:`.feedback`; ``True`` is ``hidden``, ``False`` ``none``)."""
+    feedback = feedback_mode(feedback)
     if not submissions.exists():
         raise UsageError(f"{submissions} does not exist")
     kind = detect_sandbox(sandbox, log=log)

@@ -52,7 +52,7 @@ def _cmd_grade(args) -> int:
         limits = Limits(cell_timeout=args.timeout, memory_bytes=int(args.memory * 1024 ** 3),
                         budget_seconds=args.budget)
         report = grade_batch(assignment, submissions, out, jobs=args.jobs, limits=limits,
-                             sandbox=args.sandbox, force=args.force, feedback=not args.no_feedback,
+                             sandbox=args.sandbox, force=args.force, feedback=args.feedback,
                              progress=not args.quiet, cluster=args.cluster, log=_say)
     except (UsageError, SetupError, SandboxUnavailable, ValueError) as exc:
         _say(f"error: {exc}")
@@ -117,7 +117,13 @@ def register(subparsers) -> None:
                    help="isolation of student code (default: COURSE_SANDBOX or auto; 'none' only when "
                         "you accept that student code runs unconfined: see docs/grading.md)")
     p.add_argument("--force", action="store_true", help="re-grade every submission, changed or not")
-    p.add_argument("--no-feedback", action="store_true", help="skip the HTML feedback")
+    p.add_argument("--feedback", choices=("none", "hidden", "full"), default="hidden",
+                   help="what the students' HTML feedback shows: 'hidden' (default): every test's name, "
+                        "points, pass or fail and message, but of the hidden tests only the check's name "
+                        "and hint, never their code or expected values; 'full': everything, hidden tests "
+                        "included (after the deadline); 'none': no feedback. Changing it re-grades")
+    p.add_argument("--no-feedback", action="store_const", const="none", dest="feedback",
+                   help="skip the HTML feedback (the same as --feedback none)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.add_argument("--cluster", metavar="ADDRESS",
                    help="grade on a Dask cluster: its scheduler's address (tcp://HOST:8786), or local:N to "

@@ -55,7 +55,8 @@ class Grading:
     limits: dict
     sandbox: str
     deadline: int
-    feedback: bool
+    #: what the HTML feedback shows: none | hidden | full (:data:`.feedback.MODES`)
+    feedback: str
     #: the settings that reach the kernel (:data:`PASSED_ENV`), as this machine has them
     environ: dict = field(default_factory=lambda: {k: os.environ.get(k) for k in PASSED_ENV})
 

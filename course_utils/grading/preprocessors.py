@@ -23,6 +23,9 @@ They slot into nbgrader's own autograde pipeline (see :mod:`.course`):
                         Keras and absl print by themselves (listed in
                         :data:`BENIGN_STDERR`); nbgrader scores *any* stderr as a
                         failure, so these would turn a correct answer into zero.
+``RedactHiddenTests``   (feedback) what a student sees of the hidden tests before the
+                        deadline: their name, points, pass or fail and the check's
+                        hint, not their code nor the expected values (:mod:`.feedback`).
 """
 
 from __future__ import annotations
@@ -349,3 +352,22 @@ class DropBenignStderr(NbGraderPreprocessor):
             outputs.append(output)
         cell.outputs = outputs
         return cell, resources
+
+
+# ----------------------------------------------------------------------------- feedback
+class RedactHiddenTests(NbGraderPreprocessor):
+    """Feedback (``GenerateFeedback``, after ``GetGrades``): with ``mode`` ``hidden``, the
+    hidden test cells of the instructor's notebook in ``source_dir`` show a placeholder and
+    a redacted message instead of their code and the check's details
+    (:func:`.feedback.redact_notebook`); with ``full``, the notebook is left as it is."""
+
+    mode = Unicode("hidden", help="what feedback shows of hidden tests: hidden or full").tag(config=True)
+    source_dir = Unicode("", help="folder of the assignment's source notebooks (the instructor's)").tag(config=True)
+
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        from course_utils.grading.feedback import redact_notebook
+
+        if self.mode == "full":
+            return nb, resources
+        path = Path(self.source_dir) / f"{resources['nbgrader']['notebook']}.ipynb"
+        return redact_notebook(nb, nbformat.read(path, as_version=4)), resources

@@ -46,6 +46,7 @@ from typing import Any
 from nbformat.notebooknode import NotebookNode
 
 from course_utils.grading import plain
+from course_utils.grading.feedback import REDACTED, redacted_message
 
 #: Assignments whose graded test cells run on the trusted side.
 TRUSTED_TESTS = ("a1_arithmetic", "a2_numpy_layers", "a3_depthwise")
@@ -323,6 +324,8 @@ async def run_test_cell(executor: Any, cell: NotebookNode, cell_index: int) -> N
     if isinstance(outcome, TestTimedOut):
         cell.outputs.append(error_output("CellTimeoutError", f"the test ran past the {timeout} s limit of a cell"))
     elif isinstance(outcome, NotebookNode):
+        if REDACTED in outcome:  # into the cell's metadata, where the feedback reads it
+            cell.metadata[REDACTED] = outcome.pop(REDACTED)
         cell.outputs.append(outcome)
     _coalesce(cell)
 
@@ -374,7 +377,11 @@ def _execute(source: str, kernel: Kernel, emit: Any, filename: str, setting: Set
             lines = [line.rstrip("\n") for line in traceback.format_exception_only(type(exc), exc)]
             if evalue != str(exc):
                 lines[-1] = f"{ename}: {evalue}"
-            return error_output(ename, evalue, lines)
+            output = error_output(ename, evalue, lines)
+            redacted = redacted_message(exc)
+            if redacted is not None:  # what feedback shows of a hidden test (run_test_cell moves it)
+                output[REDACTED] = redacted
+            return output
     return None
 
 

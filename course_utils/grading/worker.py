@@ -14,7 +14,8 @@ Steps:
    the kernel sandboxed (:mod:`.isolation`); for A1 and A2 the graded test cells
    run here, in this trusted process, calling the student's functions in the
    kernel with plain data (:mod:`.trusted`);
-3. nbgrader ``generate_feedback`` (HTML);
+3. nbgrader ``generate_feedback`` (HTML), the hidden tests redacted unless the job's
+   ``feedback`` is ``full`` (:mod:`.feedback`);
 4. read the scores back from the gradebook (:mod:`.gradebook`).
 
 Whatever goes wrong with the submission becomes ``status="error"`` and a
@@ -37,6 +38,8 @@ import nbformat
 import course_utils  # noqa: F401  (quiet TensorFlow defaults for the grader process too)
 from course_utils.grading import gradebook
 from course_utils.grading.course import SetupError, nbgrader_config, run_converter
+from course_utils.grading.feedback import DEFAULT as DEFAULT_FEEDBACK
+from course_utils.grading.feedback import feedback_mode
 from course_utils.grading.isolation import Limits, shown_name
 from course_utils.grading.preprocessors import grader_id
 from course_utils.grading.trusted import TRUSTED_TESTS
@@ -56,7 +59,7 @@ class Job:
     result_path: str
     sandbox: str = "none"
     limits: dict = field(default_factory=dict)
-    feedback: bool = True
+    feedback: str = DEFAULT_FEEDBACK  # none | hidden | full (:data:`.feedback.MODES`)
     kernel_uid: int = -1        # the uid the kernels run as (-1: the grader's)
 
     @classmethod
@@ -184,7 +187,7 @@ def inspect_submission(folder: Path, expected: list[str], release_dir: Path) -> 
 def autograde_config(job: Job):
     """nbgrader configuration of ``autograde``: the course's preprocessors, limits and sandbox."""
     import nbgrader
-    from nbconvert.preprocessors import ClearMetadataPreprocessor
+    from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
     from nbgrader.preprocessors import (
         AssignLatePenalties,
         CheckCellMetadata,
@@ -200,9 +203,11 @@ def autograde_config(job: Job):
     from course_utils.grading.preprocessors import (
         DropBenignStderr,
         ForgetUnknownCells,
+        RedactHiddenTests,
         ResilientExecute,
         RestoreGraderCells,
     )
+    from nbgrader.preprocessors import GetGrades
 
     limits = Limits(**job.limits)
     c = nbgrader_config(Path(job.course_root))
@@ -238,6 +243,11 @@ def autograde_config(job: Job):
     c.HTMLExporter.extra_template_basedirs = [str(Path(nbgrader.__file__).parent / "server_extensions" / "formgrader"
                                                   / "templates"), str(Path(__file__).parent / "templates")]
     c.LimitOutput.max_lines = 200
+    # Feedback shows the hidden tests' code and details only when asked for (--feedback full);
+    # what is hidden is read from the instructor's source notebook, not the student's copy.
+    c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, RedactHiddenTests]
+    c.RedactHiddenTests.mode = "full" if feedback_mode(job.feedback) == "full" else "hidden"
+    c.RedactHiddenTests.source_dir = str(Path(job.course_root) / "source" / job.assignment)
     return c
 
 
@@ -269,7 +279,7 @@ def grade(job: Job) -> dict:
     if graded:
         notes += execution_notes(autograded, found.gradable)
     feedback: list[str] = []
-    if graded and job.feedback:
+    if graded and feedback_mode(job.feedback) != "none":
         try:
             run_converter(GenerateFeedback, config, job.assignment, job.student, force=True)
             folder = root / "feedback" / job.student / job.assignment
