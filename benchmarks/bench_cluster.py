@@ -49,6 +49,7 @@ sys.path.insert(0, str(REPO))
 from course_utils.grading import samples  # noqa: E402
 from course_utils.grading.course import get_assignment  # noqa: E402
 from course_utils.grading.isolation import detect_sandbox  # noqa: E402
+from tests.fixtures import a3_submissions as a3s  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "cluster.md"
 TARGET = 0.15
@@ -111,22 +112,6 @@ def course_grade(assignment: str, klass: Path, out: Path, *where: str) -> tuple[
     return elapsed, records, started or 0.0
 
 
-def a3_class(folder: Path, size: int) -> Path:
-    from tests.fixtures import a3_submissions as a3s
-
-    runs = a3s.make_runs(folder / "runs")
-    nb = a3s.honest_notebook()
-    import nbformat
-
-    for i in range(size):
-        student = folder / "class" / f"s{i:03d}"
-        student.mkdir(parents=True)
-        nbformat.write(nb, student / a3s.NOTEBOOK)
-        for name in a3s.RUN_FILES:
-            shutil.copyfile(runs / name, student / name)
-    return folder / "class"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=40, help="A1 submissions (default 40)")
@@ -156,7 +141,7 @@ def main() -> None:
                         local_records = records
             a1_seconds = statistics.median(r["seconds"] for r in records)
             a1_local_seconds = statistics.median(r["seconds"] for r in local_records)
-            klass = a3_class(tmp / "a3", a3_size)
+            klass = a3s.honest_class(tmp / "a3", a3_size)
             read_start = time.perf_counter()
             for path in klass.rglob("*"):
                 if path.is_file():

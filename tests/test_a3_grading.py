@@ -15,6 +15,9 @@ from course_utils.grading.batch import grade_batch
 from course_utils.grading.isolation import Limits
 from tests.fixtures import a3_submissions as a3s
 
+# The first test of the module waits for the runs and the whole class (20 submissions).
+pytestmark = pytest.mark.timeout(1800)
+
 
 @pytest.fixture(scope="session")
 def runs(tmp_path_factory):

@@ -80,3 +80,21 @@ def test_colab_cell_of_a_notebook_by_its_number():
     result = _course("notebooks", "colab-cell", "02")
     assert result.returncode == 0, result.stderr
     assert "notebooks/02_receptive_field.ipynb" in result.stdout and "google.colab" in result.stdout
+
+
+@pytest.mark.parametrize("argv, dataset, quick", [
+    (["--dataset", "mnist", "--no-quick"], "mnist", "0"),
+    (["--quick"], None, "1"),
+    ([], None, None),
+])
+def test_grade_takes_the_dataset_and_quick_mode_from_its_command_line(monkeypatch, argv, dataset, quick):
+    from course_utils import cli
+    from course_utils.grading.cli import _grader_settings
+
+    monkeypatch.delenv("COURSE_DATASET", raising=False)
+    monkeypatch.delenv("COURSE_QUICK", raising=False)
+    args = cli.build_parser().parse_args(["grade", "a3_depthwise", *argv])
+    _grader_settings(args)
+    import os
+
+    assert os.environ.get("COURSE_DATASET") == dataset and os.environ.get("COURSE_QUICK") == quick

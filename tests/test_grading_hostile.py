@@ -301,6 +301,10 @@ def test_feedback_is_sanitised(hostile_class, results):
     # the check sees the payloads when they are there
     unsafe = '<script>window.PWNED_HTML = 1</script><img src="x" onerror="window.PWNED_MD = 1">'
     assert len(active_content(unsafe)) == 2
+    # and the sanitiser keeps what Markdown makes: the notebook's headings render as headings
+    honest = (hostile_class["out"] / "feedback" / "honest" / "a1_arithmetic.html").read_text()
+    assert "<h1" in honest and "<h2" in honest and "<p>" in honest
+    assert "&lt;h2" not in honest and "&lt;p&gt;" not in honest
 
 
 # ----------------------------------------------------------------------------- 7. resources

@@ -320,15 +320,23 @@ def test_a_test_cells_free_names_are_what_it_reads_from_the_notebook():
     assert free_names(source) == ["conv_forward", "conv_backward", "sizes_c"]
 
 
-def test_only_a1_and_a2_take_the_trusted_path_and_hide_reference_code():
-    assert TRUSTED_TESTS == ("a1_arithmetic", "a2_numpy_layers")
-    assert set(absent.REFERENCE_CODE) == set(TRUSTED_TESTS)
+def test_every_assignment_takes_the_trusted_path_and_hides_its_reference_code():
+    import os
+
+    from course_utils.grading.course import list_assignments
+
+    assert set(TRUSTED_TESTS) == set(absent.REFERENCE_CODE) == set(list_assignments())
     cmd = ["python", "-m", "ipykernel_launcher", "-f", "k.json"]
-    assert isolation.kernel_command(cmd, "a3_depthwise") == cmd
     assert isolation.kernel_command(cmd, "a2_numpy_layers")[1:4] == ["-m", "course_utils.grading.absent",
                                                                      "a2_numpy_layers"]
-    assert isolation.hidden_folders("a3_depthwise") == []
+    assert isolation.kernel_command(cmd, "a3_depthwise")[1:4] == ["-m", "course_utils.grading.absent", "a3_depthwise"]
     assert absent.message("a2_numpy_layers", "tensorflow").startswith("A2 asks you to write conv_forward")
+    # A3's grader module sits one folder down: its folder gets a view without it
+    views = dict(isolation.hidden_folders("a3_depthwise"))
+    package = os.path.dirname(isolation._package_dir() + "/")
+    assert views[os.path.join(package, "grading")] == {"a3.py"}
+    assert {"receptive_field.py", "spec.py", "rf_probe.py", "arithmetic.py"} <= views[package]
+    assert isolation.hidden_folders("no_such_assignment") == []
 
 
 def test_the_import_hook_refuses_every_form_of_import(monkeypatch):

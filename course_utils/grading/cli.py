@@ -9,8 +9,11 @@ an unusable command line or a broken course.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
+
+from course_utils.config import DATASETS
 
 #: Seconds per cell, the same for ``grade`` and ``validate`` (:class:`isolation.Limits`).
 CELL_TIMEOUT = 30
@@ -36,6 +39,18 @@ def _cmd_release(args) -> int:
     return 0
 
 
+def _grader_settings(args) -> None:
+    """``--dataset`` and ``--quick`` as the grading settings (:data:`.isolation.PASSED_ENV`): they
+    reach the grader's checks, the kernels and the fingerprint of every result."""
+    if args.dataset:
+        os.environ["COURSE_DATASET"] = args.dataset
+    if args.quick is not None:
+        os.environ["COURSE_QUICK"] = "1" if args.quick else "0"
+    from course_utils import config
+
+    config.dataset()  # an unusable COURSE_DATASET fails here, before anything is graded
+
+
 def _cmd_grade(args) -> int:
     from course_utils.grading import lms
     from course_utils.grading.batch import GradersLost, UsageError, grade_batch
@@ -46,6 +61,7 @@ def _cmd_grade(args) -> int:
     try:
         # the roster and the export are checked before anything is graded
         export = lms.Export.from_options(args.export, args.roster, args.columns)
+        _grader_settings(args)
         assignment = get_assignment(args.assignment)
         submissions = Path(args.submissions) if args.submissions else assignment.examples_dir
         out = Path(args.out) if args.out else Path("grades") / assignment.name
@@ -124,6 +140,12 @@ def register(subparsers) -> None:
                         "included (after the deadline); 'none': no feedback. Changing it re-grades")
     p.add_argument("--no-feedback", action="store_const", const="none", dest="feedback",
                    help="skip the HTML feedback (the same as --feedback none)")
+    p.add_argument("--dataset", choices=DATASETS,
+                   help="the dataset A3's runs are judged on (default: COURSE_DATASET, else CIFAR-10 where "
+                        "it can be had, else Fashion-MNIST); never read from the notebook")
+    p.add_argument("--quick", action=argparse.BooleanOptionalAction, default=None,
+                   help="grade in quick mode (--quick) or in full mode (--no-quick: A3's accuracy floors "
+                        "apply); default: COURSE_QUICK; never read from the notebook")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.add_argument("--cluster", metavar="ADDRESS",
                    help="grade on a Dask cluster: its scheduler's address (tcp://HOST:8786), or local:N to "

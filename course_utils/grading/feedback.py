@@ -210,3 +210,22 @@ def _scrubbed(output: NotebookNode, lines: set[str]) -> NotebookNode:
     if not any(line in text for text in texts for line in lines):
         return output
     return nbformat.v4.new_output("stream", name="stdout", text=REMOVED)
+
+
+# ----------------------------------------------------------------------------- markdown on the page
+#: Tags Markdown produces (and the notebooks' own HTML uses), on top of bleach's defaults.
+MARKDOWN_TAGS = ("p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "code", "blockquote", "div", "span",
+                 "table", "thead", "tbody", "tr", "th", "td", "img", "sup", "sub", "del", "dl", "dt", "dd")
+
+
+def clean_markdown_html(html: Any) -> str:
+    """Rendered markdown made safe for the feedback page: the tags Markdown produces are kept,
+    scripts, event handlers, styles and ``javascript:`` links are not (bleach, as nbconvert's
+    own ``clean_html``, which escapes headings and paragraphs)."""
+    import bleach
+
+    text = html.decode() if isinstance(html, bytes) else str(html)
+    attributes = {**bleach.ALLOWED_ATTRIBUTES, "*": ["class", "id"], "img": ["src", "alt", "title"],
+                  "th": ["align"], "td": ["align"]}
+    return bleach.clean(text, tags=[*bleach.ALLOWED_TAGS, *MARKDOWN_TAGS], attributes=attributes,
+                        protocols=[*bleach.ALLOWED_PROTOCOLS, "data"], strip_comments=True)

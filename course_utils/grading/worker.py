@@ -240,6 +240,7 @@ def autograde_config(job: Job):
     c.HTMLExporter.sanitize_html = True
     # nbgrader's "feedback" template, rendered through ours (templates/feedback/), which extends it
     c.HTMLExporter.template_file = "course_feedback.html.j2"
+    c.HTMLExporter.filters = {"clean_markdown_html": "course_utils.grading.feedback.clean_markdown_html"}
     c.HTMLExporter.extra_template_basedirs = [str(Path(nbgrader.__file__).parent / "server_extensions" / "formgrader"
                                                   / "templates"), str(Path(__file__).parent / "templates")]
     c.LimitOutput.max_lines = 200
