@@ -461,8 +461,9 @@ _ = nb03.gridding.check(answer)
 # stand-in for the blog post's initialisation, $\mathcal N(0, 0.05^2)$, with the same budget.
 #
 # The blog post's 77 % was measured on MNIST. The last line the training cell below prints
-# compares it with a test accuracy on *this* notebook's dataset, so it is a yardstick, not a
-# like-for-like comparison: on Fashion-MNIST or CIFAR-10, 77 % is harder to reach than on MNIST.
+# compares it with the test accuracy on *this* run's dataset and says whether the two datasets
+# are the same: on Fashion-MNIST or CIFAR-10, 77 % is a yardstick, not a like-for-like
+# comparison (it is harder to reach there than on MNIST).
 
 # %%
 CHANNELS = 8
@@ -491,7 +492,7 @@ above = runs["identity"].test_accuracy > 0.77
 same_dataset = data.name == "mnist"
 print(f"identity init: {runs['identity'].test_accuracy:.3f} on {data.title}, "
       f"{'above' if above else 'not above'} the blog post's 77 % on MNIST; "
-      + ("the same dataset, so the two numbers compare like for like (apart from the epochs)." if same_dataset
+      + ("the same dataset; the initialisation and the number of epochs still differ." if same_dataset
          else f"{data.title} is not MNIST, so 77 % is a yardstick here, not a like-for-like comparison."))
 
 # %%
