@@ -41,8 +41,11 @@ from course_utils.spec import LayerSpec, Network
 
 __all__ = [
     "LayerParams",
+    "MOBILENET_TABLE2",
     "SeparableComparison",
     "compare_standard_vs_separable",
+    "cost_shares",
+    "layer_role",
     "layer_params",
     "mobilenet_reduction",
     "parameter_table",
@@ -246,6 +249,97 @@ def _shape_text(spec: LayerSpec) -> str:
         h, w = ("?" if v is None else v for v in spec.out_hw)
         return f"{h}x{w}x{'?' if spec.channels is None else spec.channels}"
     return "?" if spec.channels is None else str(spec.channels)
+
+
+# ============================================================================ cost per layer type
+#: Table 2 of Howard et al. (2017), *MobileNets: Efficient Convolutional Neural Networks for
+#: Mobile Vision Applications*, "Resource per layer type": ``role -> (% of mult-adds, % of
+#: parameters)``, as printed. The roles are the names :func:`layer_role` gives. The paper's
+#: mult-add column adds up to 99.29 %: its 1.19 % for the first layer is a slip for 1.91 %.
+MOBILENET_TABLE2 = {
+    "pointwise 1x1": (94.86, 74.59),
+    "depthwise 3x3": (3.06, 1.06),
+    "standard 3x3": (1.19, 0.02),
+    "fully connected": (0.18, 24.33),
+}
+
+
+def layer_role(spec: LayerSpec) -> str:
+    """The type of a layer in the sense of MobileNet's Table 2, read from its kind and shape.
+
+    ``"batch normalisation"``, ``"depthwise KxK"``, ``"pointwise 1x1"``, ``"standard KxK"``,
+    ``"separable KxK"``, ``"transposed KxK"``, ``"fully connected"`` (a Dense layer, or a 1x1
+    convolution on a 1x1 map, as MobileNet's classifier is) or ``"other"``. The layer's *name* is
+    never read: Keras names MobileNet's batch-norm layers ``conv_dw_1_bn``, ``conv_pw_1_bn``, ...,
+    so a test on name prefixes files them under the convolutions they follow.
+    """
+    kh, kw = spec.kernel
+    if spec.kind == "batchnorm":
+        return "batch normalisation"
+    if spec.kind == "dense" or (spec.kind == "conv" and (kh, kw) == (1, 1) and spec.out_hw == (1, 1)):
+        return "fully connected"
+    if spec.kind == "depthwise":
+        return f"depthwise {kh}x{kw}"
+    if spec.kind == "conv":
+        return "pointwise 1x1" if (kh, kw) == (1, 1) else f"standard {kh}x{kw}"
+    if spec.kind in ("separable", "transposed"):
+        return f"{spec.kind} {kh}x{kw}"
+    return "other"
+
+
+def _weights_without_bias(spec: LayerSpec, network: Network) -> int:
+    src = network[spec.inputs[0]] if spec.inputs else None
+    c_in = src.channels if src is not None else None
+    terms = _terms(spec, c_in)
+    if terms is None:
+        raise ValueError(f"layer {spec.name!r}: its input channels are not known")
+    if spec.use_bias and spec.kind in ("conv", "depthwise", "separable", "transposed", "dense"):
+        terms = terms[:-1]
+    return sum(t.value for t in terms)
+
+
+def cost_shares(
+    model_or_layers: Any,
+    input_size: int | tuple[int, int] | None = None,
+    input_channels: int | None = None,
+    *,
+    biases: bool = False,
+    leave_out: tuple[str, ...] = ("batch normalisation", "other"),
+) -> Any:
+    """Parameters and MACs summed per layer type (:func:`layer_role`), with their shares in %.
+
+    One row per role: ``params``, ``macs``, ``% of params``, ``% of MACs`` (rounded to 0.01),
+    sorted by MACs. As in MobileNet's Table 2 the parameters are the weights without the
+    biases (``biases=True`` counts them) and batch normalisation is left out (its parameters
+    are folded into the convolutions at inference; it has no MACs); give ``leave_out=()`` to
+    keep every role. Shared layers are counted once.
+
+    >>> cost_shares(["conv3-8", "bn", "dw3", "conv1-16"], input_size=8, input_channels=3)["params"].to_dict()
+    {'standard 3x3': 216, 'pointwise 1x1': 128, 'depthwise 3x3': 72}
+    """
+    import pandas as pd
+
+    network = specs.as_network(model_or_layers, input_size, input_channels)
+    sums: dict[str, list[int]] = {}
+    for spec in network:
+        if spec.kind == "input":
+            continue
+        role = layer_role(spec)
+        if role in leave_out:
+            continue
+        p = layer_params(spec, network)
+        if p.macs is None:
+            raise ValueError(f"layer {spec.name!r}: its MACs are not known (give the input size)")
+        weights = 0 if spec.shared_with is not None else (
+            p.params if biases or spec.kind not in FORMULA_KINDS else _weights_without_bias(spec, network))
+        row = sums.setdefault(role, [0, 0])
+        row[0] += weights
+        row[1] += p.macs
+    table = pd.DataFrame.from_dict(sums, orient="index", columns=["params", "macs"])
+    table.index.name = "role"
+    table["% of params"] = (100 * table["params"] / table["params"].sum()).round(2)
+    table["% of MACs"] = (100 * table["macs"] / table["macs"].sum()).round(2)
+    return table.sort_values("macs", ascending=False)
 
 
 # ============================================================================ standard vs separable

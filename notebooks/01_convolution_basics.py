@@ -24,7 +24,8 @@
 # 1. the worked example of the course notes, computed with numpy and with TensorFlow;
 # 2. why deep-learning "convolution" is really **cross-correlation** (no kernel flip);
 # 3. **channels** and the **pointwise** $1\times1$ convolution;
-# 4. **padding** and **stride**: what they do, and when (not) to use a stride;
+# 4. **padding** and **stride**: what they do, and when (not) to use a stride; **pooling**
+#    (max, average and global average), a downsampling without weights;
 # 5. the **output-size formula** with the notes' three worked lines, and the convolution
 #    arithmetic relationships of Dumoulin & Visin;
 # 6. every argument of `Conv2D`, including `dilation_rate` and `groups`;
@@ -97,24 +98,24 @@ np.set_printoptions(precision=3, suppress=True)
 # $W = \begin{pmatrix}2&0&1\\1&0&0\\0&1&1\end{pmatrix}$.
 
 # %%
-SEED_INPUT = np.array([[2, 2, 3, 3, 3],
+NOTES_INPUT = np.array([[2, 2, 3, 3, 3],
                        [0, 1, 3, 0, 3],
                        [2, 3, 0, 1, 3],
                        [3, 3, 2, 1, 2],
                        [3, 3, 0, 2, 3]])
-SEED_KERNEL = np.array([[2, 0, 1],
+NOTES_KERNEL = np.array([[2, 0, 1],
                         [1, 0, 0],
                         [0, 1, 1]])          # the subscripts of the first window
-SEED_OUTPUT = np.array([[1, 6, 5],
+NOTES_OUTPUT = np.array([[1, 6, 5],
                         [7, 10, 9],
                         [7, 10, 8]])         # the output printed in the notes
 
-out_numpy, _ = ops.conv2d_forward(ops.image4d(SEED_INPUT), ops.kernel4d(SEED_KERNEL), None, stride=2, padding=1)
-out_tf = tf.nn.conv2d(ops.image4d(SEED_INPUT), ops.kernel4d(SEED_KERNEL), strides=2,
+out_numpy, _ = ops.conv2d_forward(ops.image4d(NOTES_INPUT), ops.kernel4d(NOTES_KERNEL), None, stride=2, padding=1)
+out_tf = tf.nn.conv2d(ops.image4d(NOTES_INPUT), ops.kernel4d(NOTES_KERNEL), strides=2,
                       padding=[[0, 0], [1, 1], [1, 1], [0, 0]])
 print("stride 2, padding 1 (numpy, course_utils.ops):\n", out_numpy[0, :, :, 0].astype(int))
 print("tf.nn.conv2d gives the same:", np.array_equal(out_numpy, out_tf.numpy()))
-print("same as the notes' output:", np.array_equal(out_numpy[0, :, :, 0], SEED_OUTPUT))
+print("same as the notes' output:", np.array_equal(out_numpy[0, :, :, 0], NOTES_OUTPUT))
 
 # %% [markdown]
 # Only three of the nine values agree with the notes, and by coincidence: $(0,0) = 1$,
@@ -122,22 +123,22 @@ print("same as the notes' output:", np.array_equal(out_numpy[0, :, :, 0], SEED_O
 # covers padded rows 0–2 and columns 2–4.
 
 # %%
-padded = np.pad(SEED_INPUT, 1)
+padded = np.pad(NOTES_INPUT, 1)
 window = padded[0:3, 2:5]
 print("window:\n", window)
-print("window * kernel:\n", window * SEED_KERNEL)
-print("sum =", int(np.sum(window * SEED_KERNEL)), " (the notes print", SEED_OUTPUT[0, 1], ")")
-fig = plots.plot_conv_step(SEED_INPUT, SEED_KERNEL, stride=2, padding=1, position=(0, 1))
+print("window * kernel:\n", window * NOTES_KERNEL)
+print("sum =", int(np.sum(window * NOTES_KERNEL)), " (the notes print", NOTES_OUTPUT[0, 1], ")")
+fig = plots.plot_conv_step(NOTES_INPUT, NOTES_KERNEL, stride=2, padding=1, position=(0, 1))
 
 # %% [markdown]
 # So where do the notes' numbers come from? Run the same kernel with **stride 1**: the
 # $5\times5$ output's top-left $3\times3$ corner is exactly the printed output.
 
 # %%
-out_stride1, _ = ops.conv2d_forward(ops.image4d(SEED_INPUT), ops.kernel4d(SEED_KERNEL), None, stride=1, padding=1)
+out_stride1, _ = ops.conv2d_forward(ops.image4d(NOTES_INPUT), ops.kernel4d(NOTES_KERNEL), None, stride=1, padding=1)
 out_stride1 = out_stride1[0, :, :, 0].astype(int)
 print("stride 1, padding 1:\n", out_stride1)
-print("its top-left 3x3 is the notes' output:", np.array_equal(out_stride1[:3, :3], SEED_OUTPUT))
+print("its top-left 3x3 is the notes' output:", np.array_equal(out_stride1[:3, :3], NOTES_OUTPUT))
 
 # %% [markdown]
 # The picture in the notes comes from the animation `numerical_padding_strides` of Dumoulin
@@ -153,9 +154,9 @@ print("its top-left 3x3 is the notes' output:", np.array_equal(out_stride1[:3, :
 # %%
 layer = keras.layers.Conv2D(1, 3, strides=2, padding="same", use_bias=False)
 layer.build((None, 5, 5, 1))
-layer.set_weights([ops.kernel4d(SEED_KERNEL)])
+layer.set_weights([ops.kernel4d(NOTES_KERNEL)])
 print("'same' padding for n=5, k=3, s=2 (top, bottom):", arithmetic.same_padding(5, 3, 2))
-print("Keras Conv2D gives the numpy result:", np.array_equal(layer(ops.image4d(SEED_INPUT)).numpy(), out_numpy))
+print("Keras Conv2D gives the numpy result:", np.array_equal(layer(ops.image4d(NOTES_INPUT)).numpy(), out_numpy))
 
 # %% [markdown]
 # ## 2. Convolution or cross-correlation?
@@ -361,6 +362,37 @@ print(pd.DataFrame({"layer": ["1", "2", "3"], "output (no stride)": plain["outpu
 print(f"total: {plain.attrs['macs']:,} vs {strided.attrs['macs']:,} MACs "
       f"({plain.attrs['macs'] / strided.attrs['macs']:.0f} times fewer); the same "
       f"{plain.attrs['total']:,} parameters")
+
+# %% [markdown]
+# ### Pooling: downsampling without weights
+#
+# A **pooling** layer slides a window over each channel like a convolution but has no weights:
+# **max pooling** keeps the largest value of each window, **average pooling** its mean. Every
+# channel is pooled on its own, so the number of channels does not change, and the output size
+# follows the formula of section 7 with $k$ the pool size and $s$ the stride (Keras' default
+# stride is the pool size: non-overlapping windows). For the receptive field (notebook 02) a
+# pooling window counts as a $k\times k$ layer of stride $s$; the backward passes come in
+# notebook 07. **Global average pooling** (GAP) averages each channel over the whole map,
+# $(H, W, C) \to C$: it forgets position, which makes the result invariant to shifts, and as a
+# classifier's head it replaces Flatten + Dense with far fewer parameters.
+
+# %%
+x_pool = np.random.default_rng(1).standard_normal((1, 6, 6, 3))
+for name, (k, s), ours, keras_layer in (
+        ("max 2x2", (2, 2), ops.max_pool_forward(x_pool, 2)[0], keras.layers.MaxPooling2D(2)),
+        ("average 2x2", (2, 2), ops.avg_pool_forward(x_pool, 2)[0], keras.layers.AveragePooling2D(2)),
+        ("max 3x3, stride 2", (3, 2), ops.max_pool_forward(x_pool, 3, 2)[0], keras.layers.MaxPooling2D(3, 2))):
+    theirs = keras_layer(x_pool.astype("float32")).numpy()
+    print(f"{name}: 6x6x3 -> {ours.shape[1]}x{ours.shape[2]}x{ours.shape[3]} (formula: "
+          f"{arithmetic.pool_output_size(6, k, s)}), equals Keras: {np.allclose(ours, theirs, atol=1e-6)}, "
+          f"parameters: {keras_layer.count_params()}")
+gap = keras.layers.GlobalAveragePooling2D()(x_pool.astype("float32")).numpy()
+print("global average pooling: 6x6x3 ->", gap.shape[1:], "equals the mean over height and width:",
+      np.allclose(gap, x_pool.mean(axis=(1, 2)), atol=1e-6))
+flatten_head = params.parameter_table(["flatten", "dense-10"], input_size=7, input_channels=512)
+gap_head = params.parameter_table(["gap", "dense-10"], input_size=7, input_channels=512)
+print(f"a 10-class head on a 7x7x512 map: Flatten + Dense {flatten_head.attrs['total']:,} parameters, "
+      f"GAP + Dense {gap_head.attrs['total']:,}")
 
 # %% [markdown]
 # ## 7. The output-size formula
@@ -584,19 +616,48 @@ result = nb01.conv2d_layer.check(answer)
 # ```
 # </details>
 #
-# ## Summary
 #
-# * Deep-learning "convolution" is cross-correlation; a true convolution flips the kernel.
-#   The notes' worked example is reproduced exactly, including the slip in its printed
-#   output (those numbers belong to a stride-1 convolution).
-# * A filter spans all input channels and adds them up; a $1\times1$ convolution is a
-#   per-pixel matrix product that mixes channels.
-# * Padding keeps the size and the border; `"same"` in TensorFlow may pad one more zero at
-#   the bottom / right.
-# * A stride saves computation and grows the receptive field, at the price of resolution,
-#   even coverage and shift-equivariance.
-# * $n_{out} = \lfloor (n_{in} + 2p - k)/s \rfloor + 1$, with $k \to d(k-1)+1$ for a dilated
-#   kernel; `groups` divides the parameters by $g$.
+# **6. Find the bug.** `nb01.buggy_output_size` below is meant to give $n_{out}$. Before you
+# run the cell, predict what it prints for the notes' worked example ($n = 5$, $k = 3$,
+# $s = 2$, $p = 1$); then find the bug and write the repaired function.
+
+# %%
+import inspect
+
+print(inspect.getsource(nb01.buggy_output_size))
+print("buggy_output_size(5, 3, s=2, p=1) =", nb01.buggy_output_size(5, 3, s=2, p=1),
+      "  formula:", arithmetic.conv_output_size(5, 3, s=2, p=1))
+
+# %%
+def output_size(n, k, s=1, p=0):
+    ...
+
+
+answer = None  # replace with: answer = output_size
+result = nb01.fix_output_size.check(answer)
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# The padding adds $p$ zeros on *both* sides, $2p$ along one axis; the buggy version adds one side only.
+#
+# ```python
+# def output_size(n, k, s=1, p=0):
+#     return (n + 2 * p - k) // s + 1
+#
+# answer = output_size
+# ```
+# </details>
 #
 # Next: notebook 02 follows a pixel's view through a whole stack of layers, its
 # **receptive field**.
+#
+# ## What to remember
+#
+# * Deep-learning "convolution" is cross-correlation (no kernel flip); the notes' printed
+#   output is the stride-1 result, not the stride-2 one.
+# * A filter spans all input channels; a $1\times1$ convolution is a per-pixel matrix product.
+# * $n_{out} = \lfloor (n + 2p - k_{eff})/s \rfloor + 1$ with $k_{eff} = d(k-1)+1$; padding is on both sides.
+# * A stride saves computation at the price of resolution, even coverage and shift-equivariance.
+# * Pooling (max, average) downsamples each channel without weights; global average pooling
+#   keeps one number per channel and forgets position.

@@ -493,15 +493,47 @@ result = nb02.cover_the_image.check(answer)
 # ```
 # </details>
 #
-# ## Summary
 #
-# * Stacking $3\times3$ convolutions grows the RF by 2 per layer: two give $5\times5$,
-#   with fewer parameters than one $5\times5$.
-# * $j_{out} = j_{in} s$, $r_{out} = r_{in} + (k-1) j_{in}$,
-#   $start_{out} = start_{in} + ((k-1)/2 - p) j_{in}$: a stride acts on the *next* layers;
-#   padding moves the RF without resizing it. The notes' walk-through gives RF 5, 6, 10
-#   (their "RF3 = 4" is 5, and the pooling line needs its $+1$).
-# * Real networks: VGG16 ends at RF 212, ResNet50 and MobileNetV2 beyond their input.
-# * The effective RF is a Gaussian-like blob, much smaller than the theoretical RF, growing
-#   like $\sqrt{n}$; dense prediction needs a large RF at full resolution, which is what
-#   dilated convolutions (notebook 03) provide.
+# **6. Find the bug.** `nb02.buggy_receptive_field` is right for every stack of stride-1 layers.
+# Predict what it gives for a stride-2 $3\times3$ layer followed by a $3\times3$ layer, run the
+# cell, then find the bug and write the repaired function.
+
+# %%
+import inspect
+
+print(inspect.getsource(nb02.buggy_receptive_field))
+print("buggy_receptive_field([(3, 2), (3, 1)]) =", nb02.buggy_receptive_field([(3, 2), (3, 1)]),
+      "  table:", int(rf.receptive_field_table(["conv3s2", "conv3"])["rf"].iloc[-1]))
+
+# %%
+def receptive_field(layers):
+    ...
+
+
+answer = None  # replace with: answer = receptive_field
+result = nb02.fix_receptive_field.check(answer)
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# A layer widens the field by $(k-1)$ times the jump of its *input*; the buggy version multiplies
+# the jump by the stride first. Swap the two lines:
+#
+# ```python
+# def receptive_field(layers):
+#     r, j = 1, 1
+#     for k, s in layers:
+#         r = r + (k - 1) * j
+#         j = j * s
+#     return r
+#
+# answer = receptive_field
+# ```
+# </details>
+#
+# ## What to remember
+#
+# * $j_{out} = j_{in} s$ and $r_{out} = r_{in} + (k-1) j_{in}$: a stride acts on the *next* layers.
+# * Two stacked $3\times3$ convolutions see $5\times5$ with fewer parameters than one $5\times5$.
+# * Padding moves the receptive field (its start), it does not resize it.
+# * The effective receptive field is a Gaussian-like blob, much smaller than the theoretical one.

@@ -470,15 +470,43 @@ _ = nb04.even_overlap.check(answer)
 widgets.transposed_conv_explorer(size=4, kernel=3, stride=2)
 
 # %% [markdown]
-# ## Summary
 #
-# * A transposed convolution **scatters** a scaled copy of the kernel per input pixel,
-#   $Y[s\,i+a, s\,j+b] \mathrel{+}= X[i,j]K[a,b]$; equivalently it **convolves** the zero-inserted,
-#   padded input with the rotated kernel; equivalently it multiplies by $C^\top$, the transpose
-#   of the convolution's matrix, which is the convolution's backward pass.
-# * $n_{out} = (n-1)s + k - 2p + \text{output\_padding}$; `output_padding` picks one of the $s$
-#   sizes that a strided convolution maps to the same $n$. Keras' kernel layout is
-#   `(kh, kw, C_out, C_in)`.
-# * When $k$ is not a multiple of $s$ the copies overlap unevenly and the layer prints a
-#   **checkerboard** unless its weights compensate exactly. Resize-then-convolve cannot produce
-#   one and is the usual remedy; $k$ divisible by $s$ with a bilinear initialisation is the other.
+# **Exercise 6 (find the bug).** `nb04.buggy_transposed_size` is meant to give the output length of a
+# transposed convolution. Predict what it gives for the lecture's $2\times2 \to 4\times4$ example
+# ($k = 2$, $s = 2$), run the cell, then find the bug and write the repaired function.
+
+# %%
+import inspect
+
+print(inspect.getsource(nb04.buggy_transposed_size))
+print("buggy_transposed_size(2, 2, s=2) =", nb04.buggy_transposed_size(2, 2, s=2),
+      "  Keras:", layers.Conv2DTranspose(1, 2, strides=2)(np.zeros((1, 2, 2, 1), "float32")).shape[1])
+
+# %%
+def transposed_size(n, k, s=1, p=0):
+    ...
+
+
+answer = None  # replace with: answer = transposed_size
+result = nb04.fix_transposed_size.check(answer)
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# The $n$ copies start $s$ pixels apart, so the last one starts at $(n-1)s$, not $ns$:
+#
+# ```python
+# def transposed_size(n, k, s=1, p=0):
+#     return (n - 1) * s + k - 2 * p
+#
+# answer = transposed_size
+# ```
+# </details>
+#
+# ## What to remember
+#
+# * A transposed convolution scatters a scaled copy of the kernel per input pixel, $s$ apart;
+#   it is the backward pass (the $C^\top$) of a convolution, not its inverse.
+# * $n_{out} = (n-1)s + k - 2p + \text{output\_padding}$; Keras' kernel layout is `(kh, kw, C_out, C_in)`.
+# * When $k$ is not a multiple of $s$ the copies overlap unevenly: a checkerboard.
+# * Remedies: resize then convolve, or $k$ divisible by $s$ with a bilinear initialisation.

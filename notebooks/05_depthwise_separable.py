@@ -172,9 +172,9 @@ plt.show()
 # given the output size (here $8\times8$), their MACs:
 
 # %%
-seed_example = params.compare_standard_vs_separable(16, 32, 3, size=8)
-print(seed_example)
-seed_example.table()
+lecture_example = params.compare_standard_vs_separable(16, 32, 3, size=8)
+print(lecture_example)
+lecture_example.table()
 
 # %% [markdown]
 # The lecture's numbers, **4608** and **656**, leave the biases out. Keras layers have biases
@@ -273,26 +273,24 @@ mobilenet = keras.applications.MobileNet(weights=None, input_shape=(224, 224, 3)
 mobile_table = params.parameter_table(mobilenet)
 print(f"MobileNet: {mobile_table.attrs['total']:,} parameters (Keras: {mobilenet.count_params():,}), "
       f"{mobile_table.attrs['macs'] / 1e6:.0f} million MACs per 224x224 image")
+is_bn = mobile_table["type"] == "BatchNormalization"
+for prefix in ("conv_dw", "conv_pw"):
+    named = mobile_table["layer"].str.startswith(prefix)
+    print(f"layers named {prefix}*: {mobile_table[named & ~is_bn]['params'].sum():,} convolution weights "
+          f"and {mobile_table[named & is_bn]['params'].sum():,} batch-norm parameters")
 
-
-def role(name):
-    if name.startswith("conv_dw"):
-        return "depthwise 3x3"
-    if name.startswith("conv_pw"):
-        return "pointwise 1x1"
-    if name == "conv1":
-        return "first 3x3 (standard)"
-    if name == "conv_preds":
-        return "classifier (1x1 on pooled features)"
-    return "batch normalisation" if "bn" in name else "other"
-
-
-weighted = mobile_table[mobile_table["params"] > 0].assign(role=lambda t: t["layer"].map(role))
-weighted = weighted[weighted["role"] != "batch normalisation"]  # MobileNet's Table 2 leaves BN out
-shares = weighted.groupby("role")[["params", "macs"]].sum()
-shares["% of params"] = (100 * shares["params"] / shares["params"].sum()).round(2)
-shares["% of MACs"] = (100 * shares["macs"] / shares["macs"].sum()).round(2)
-shares.sort_values("macs", ascending=False)
+# Per layer type, as in the paper's Table 2: convolution and classifier weights without biases;
+# batch normalisation is a role of its own and is left out (it folds into the convolutions).
+shares = params.cost_shares(mobilenet)
+paper = pd.DataFrame(params.MOBILENET_TABLE2, index=["paper: % of MACs", "paper: % of params"]).T
+shares = shares.join(paper)
+print("shares as in the paper's Table 2:", {role: bool(row["% of params"] == row["paper: % of params"]
+                                                      and row["% of MACs"] == row["paper: % of MACs"])
+                                            for role, row in shares.iterrows()})
+first = shares.loc["standard 3x3"]
+print(f"first 3x3 convolution: {int(first['macs']):,} of {int(shares['macs'].sum()):,} MACs = {first['% of MACs']:.2f} %; "
+      f"the paper's MAC column adds up to {shares['paper: % of MACs'].sum():.2f} %")
+shares
 
 # %% [markdown]
 # The depthwise layers are cheap: almost all the computation is now in the $1\times1$
@@ -300,17 +298,19 @@ shares.sort_values("macs", ascending=False)
 # multiply-adds and 75 % of the parameters), which run as plain matrix products and are fast
 # on any hardware.
 #
-# **Read the parameter column with care.** Keras names MobileNet's batch-norm layers
-# `conv_dw_1_bn`, `conv_pw_1_bn`, ..., and `role()` tests the `conv_dw` / `conv_pw` prefixes
-# before it tests for `bn`, so the depthwise and pointwise rows above also count the batch-norm
-# parameters, four per channel: 19,840 of the depthwise 64,480 ($4 \times 4{,}960$ channels) and
-# 23,808 of the pointwise 3,163,392 ($4 \times 5{,}952$ channels). The convolution weights alone
-# are 44,640 and 3,139,584. Without batch norm and without the classifier's 1,000 biases the parameter shares
-# are exactly the paper's: depthwise $44{,}640 / 4{,}209{,}088 = 1.06\,\%$, pointwise $74.59\,\%$,
-# classifier $24.33\,\%$, first layer $0.02\,\%$. The MAC column is right as printed (batch norm
-# has no MACs), and it exposes a slip in the paper: Table 2 gives the first $3\times3$
-# convolution 1.19 % of the multiply-adds, but $10{,}838{,}016 / 568{,}740{,}352 = 1.91\,\%$; with
-# 1.19 % the paper's column adds up to 99.29 %.
+# **Layer types, not layer names.** `params.cost_shares` sorts the layers by their *kind*
+# (`params.layer_role`). Sorting them by name is a trap: Keras names MobileNet's batch-norm
+# layers `conv_dw_1_bn`, `conv_pw_1_bn`, ..., so a test on the prefixes `conv_dw` / `conv_pw`
+# files the batch-norm parameters, four per channel, under the convolutions they follow:
+# depthwise $44{,}640 + 19{,}840 = 64{,}480$ and pointwise $3{,}139{,}584 + 23{,}808 = 3{,}163{,}392$,
+# and a depthwise share of 1.52 % instead of 1.06 %. With batch norm as its own role, and the
+# classifier's 1,000 biases left out as in the paper, every parameter share is the paper's.
+#
+# One entry is not, and the cell shows why: Table 2 gives the first $3\times3$ convolution
+# 1.19 % of the multiply-adds, but it costs
+# $112 \cdot 112 \cdot 3 \cdot 3 \cdot 3 \cdot 32 = 10{,}838{,}016$ of
+# $568{,}740{,}352$, that is **1.91 %**. The two digits are swapped in the paper: with 1.19 %
+# its mult-add column adds up to 99.29 %, with 1.91 % to 100.01 % (rounding).
 #
 # **Explore.** Move the sliders: how do the counts and the ratio change with $M$, $N$ and
 # $D_K$? When is a separable layer *not* much cheaper? (Try $N = 1$, or a $1\times1$ kernel.)
@@ -646,14 +646,46 @@ plt.show()
 # noisy, so read single points with care. At scale the trade-off is the one MobileNet reports:
 # about one point of ImageNet accuracy for 8 to 9 times less computation.
 #
-# ## Summary
 #
-# * A standard convolution learns one $k\times k$ filter per input–output channel pair:
-#   $k^2 C_\text{in} C_\text{out}$ weights and as many MACs per output pixel.
-# * Depthwise-separable = depthwise $k\times k$ (space, per channel) + pointwise $1\times1$
-#   (channels): $k^2 C_\text{in} + C_\text{in} C_\text{out}$. It is a standard convolution with
-#   kernel $W[i,j,c,o] = D[i,j,c]\,P[c,o]$.
-# * Reduction factor: $\frac{1}{N} + \frac{1}{D_K^2}$ for parameters (no biases) and MACs,
-#   about $\frac19$ for $3\times3$ kernels; with a depth multiplier $m$ it is $\frac{m}{N} + \frac{m}{D_K^2}$.
-# * Spatially separable ($k\times1$ then $1\times k$) only represents rank-1 kernels;
-#   grouped convolutions divide the cost by $g$ and, at $g = C_\text{in}$, become depthwise.
+# ### Exercise 5: find the bug
+#
+# `nb05.buggy_separable_params` is meant to count the weights (no biases) of a
+# depthwise-separable convolution. Predict what it gives for the lecture's layer
+# ($16 \to 32$, $3\times3$), run the cell, then find the bug and write the repaired function.
+
+# %%
+import inspect
+
+print(inspect.getsource(nb05.buggy_separable_params))
+print("buggy_separable_params(16, 32, 3) =", nb05.buggy_separable_params(16, 32, 3),
+      "  counted:", params.compare_standard_vs_separable(16, 32, 3).separable)
+
+# %%
+def separable_params(c_in, c_out, k):
+    ...
+
+
+answer = None  # replace with: answer = separable_params
+result = nb05.fix_separable_params.check(answer)
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# The depthwise stage has one $k\times k$ filter per **input** channel; the buggy version gives
+# it one per output channel (which is why it is right when $C_\text{in} = C_\text{out}$).
+#
+# ```python
+# def separable_params(c_in, c_out, k):
+#     return k * k * c_in + c_in * c_out
+#
+# answer = separable_params
+# ```
+# </details>
+#
+# ## What to remember
+#
+# * Depthwise-separable = depthwise $k\times k$ per channel + pointwise $1\times1$:
+#   $k^2 C_\text{in} + C_\text{in} C_\text{out}$ weights instead of $k^2 C_\text{in} C_\text{out}$.
+# * Cost ratio $\frac{1}{N} + \frac{1}{D_K^2}$ (parameters without biases, and MACs): about $\frac19$ for $3\times3$.
+# * In MobileNet the $1\times1$ layers hold 95 % of the MACs and 75 % of the parameters; count by layer *kind*.
+# * Spatially separable kernels are rank 1; grouped convolutions divide the cost by $g$.

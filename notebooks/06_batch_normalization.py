@@ -585,17 +585,52 @@ print("at inference the augmentation is the identity:",
 # model, and `small_cnn(..., dropout=0.3, weight_decay=1e-4)` adds the other two: try them on the
 # network of section 6, with a smaller training set, where overfitting shows sooner.
 #
-# ## Summary
 #
-# * Normalised inputs make the loss surface round and gradient descent fast; BN does the same
-#   for the input of every layer, per channel, with the mini-batch's mean and variance.
-# * BN: $\hat x = (x - \mu_\mathcal{B})/\sqrt{\sigma^2_\mathcal{B} + \epsilon}$, $y = \gamma\hat x + \beta$;
-#   in training the batch statistics, at inference the moving ones, updated by Keras as
-#   `moving * momentum + batch * (1 - momentum)`.
-# * Per channel: 2 trainable ($\gamma$, $\beta$) + 2 non-trainable (moving mean and variance)
-#   parameters; a bias right before BN is wasted; at inference BN folds into the convolution.
-# * BN speeds up training; whether it goes before or after the ReLU is an empirical question,
-#   answered by experiments over several seeds, not by opinion.
-# * Regularisation: inverted dropout (scale by $\frac{1}{1-p}$ in training, identity at inference),
-#   weight decay (L2: shrink every weight by $1 - 2\eta\lambda$ per SGD step), data augmentation
-#   (label-preserving random transformations, training only).
+# ### Exercise 5: find the bug
+#
+# `nb06.buggy_batchnorm` runs on an image batch `(N, H, W, C)` without an error. Predict whether
+# each channel of its output has mean 0 and variance 1 over the batch *and* the positions, run the
+# cell, then find the bug and write the repaired function.
+
+# %%
+import inspect
+
+print(inspect.getsource(nb06.buggy_batchnorm))
+x_bug = np.random.default_rng(5).standard_normal((8, 4, 4, 2)) * 3 + 1
+ones, zeros = np.ones(2), np.zeros(2)
+reference, _ = ops.batchnorm_forward(x_bug, ones, zeros)
+print("largest difference from ops.batchnorm_forward:",
+      round(float(np.abs(nb06.buggy_batchnorm(x_bug, ones, zeros) - reference).max()), 2))
+
+# %%
+def batchnorm(x, gamma, beta, eps=1e-3):
+    ...
+
+
+answer = None  # replace with: answer = batchnorm
+result = nb06.fix_batchnorm.check(answer)
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# For images BN averages each channel over the batch **and** every position, axes `(0, 1, 2)`; the
+# buggy version averages over the batch only, so every pixel position gets statistics of its own.
+#
+# ```python
+# def batchnorm(x, gamma, beta, eps=1e-3):
+#     mean = x.mean(axis=(0, 1, 2))
+#     var = x.var(axis=(0, 1, 2))
+#     return gamma * (x - mean) / np.sqrt(var + eps) + beta
+#
+# answer = batchnorm
+# ```
+# </details>
+#
+# ## What to remember
+#
+# * BN standardises every channel with the mini-batch's mean and (biased) variance, over the
+#   batch and all positions, then scales by $\gamma$ and shifts by $\beta$.
+# * Training uses the batch statistics, inference the moving ones; at inference BN folds into the convolution.
+# * Per channel: 2 trainable and 2 non-trainable parameters; a bias right before BN is wasted.
+# * Dropout, weight decay and augmentation act in training only; whether BN goes before or after
+#   the ReLU is an empirical question.

@@ -29,7 +29,8 @@
 # * $\partial E/\partial W$ is a **correlation** of the layer's input with $\partial E/\partial H^l$;
 # * $\partial E/\partial H^{l-1}$ is a **full convolution** of the zero-padded $\partial E/\partial H^l$
 #   with the kernel rotated by $180°$: the receptive field, inverted;
-# * max-pooling sends each gradient to the one input that won its window;
+# * max-pooling sends each gradient to the one input that won its window; average and global
+#   average pooling share it among the window's inputs;
 # * loops, serialisation (im2col) and library convolutions compute the same numbers,
 #   at very different speeds.
 #
@@ -337,6 +338,37 @@ errors = ops.check_gradients(lambda x: ops.max_pool_forward(x, 2), ops.max_pool_
 print("max-pool: ops vs finite differences (2x6x6x3 input), rel_error < 1e-9:", errors["x"] < 1e-9)
 
 # %% [markdown]
+# ### Average and global average pooling
+#
+# An average-pooling output is $\frac{1}{n}\sum$ of the $n$ inputs of its window, so
+# $\partial\,\text{out}/\partial x = \frac1n$ for each of them: the backward pass spreads
+# $\partial E/\partial H^l / n$ evenly over the window, with nothing to remember from the forward
+# pass but the window sizes (windows that overlap add their shares, and with `"same"` padding $n$
+# counts only the real pixels). Global average pooling is one window over the whole map: every
+# input receives $\partial E/\partial H^l / (H W)$. For the same $4\times4$ input and upstream
+# gradient as above:
+
+# %%
+pooled_avg, avg_cache = ops.avg_pool_forward(as4d(P), pool_size=2)
+print("average-pool dE/dH^{l-1}:\n", ops.avg_pool_backward(as4d(dP_up), avg_cache)[0, :, :, 0])
+
+x_avg = rng.standard_normal((2, 7, 7, 3))
+for name, size, stride in (("average 2x2", 2, 2), ("average 3x3, stride 2 (overlapping)", 3, 2),
+                           ("global average", 7, 7)):
+    out, cache = ops.avg_pool_forward(x_avg, pool_size=size, stride=stride)
+    dout = rng.standard_normal(out.shape)
+    x_var = tf.Variable(x_avg)
+    with tf.GradientTape() as tape:
+        pooled_tf = tf.nn.avg_pool2d(x_var, ksize=size, strides=stride, padding="VALID")
+        E_avg = tf.reduce_sum(pooled_tf * dout)
+    dx_tf = tape.gradient(E_avg, x_var).numpy()
+    print(f"{name}: ops vs tf.GradientTape, rel_error < 1e-9:",
+          ops.rel_error(ops.avg_pool_backward(dout, cache), dx_tf) < 1e-9)
+gap_out, gap_cache = ops.avg_pool_forward(x_avg, pool_size=7)
+print("global average pooling == the mean over height and width:",
+      np.allclose(gap_out[:, 0, 0, :], x_avg.mean(axis=(1, 2))))
+
+# %% [markdown]
 # ## 7. Mini-batches and channels: 4D tensors
 #
 # Real layers have a batch of $N$ images with $C_{in}$ channels and produce $C_{out}$ feature maps:
@@ -622,15 +654,74 @@ result = nb07.input_gradient_function.check(answer)
 #
 # </details>
 #
-# ## Summary
 #
-# * The weight gradient of a convolution is the correlation of its input with the output
-#   gradient, summed over the batch: $\partial E/\partial W^l = H^{l-1}\star\partial E/\partial H^l$.
-# * The input gradient is a full convolution: pad $\partial E/\partial H^l$ by $k-1$, correlate with
-#   the kernel rotated by $180°$ (channels swapped). Backprop is "a convolutional layer in reverse".
-# * Max-pooling routes each gradient to the arg-max of its window; the rest get zero.
-# * Inputs, layer values and weights are 4D tensors; loops, im2col and library convolutions all
-#   compute the same numbers, and gradient checks (finite differences, autodiff) confirm it.
+# **Exercise 5.** `POOL_INPUT` goes through $2\times2$ **average** pooling (stride 2) instead; the
+# gradient of the pooled output is again `POOL_UPSTREAM`. Compute $\partial E/\partial H^{l-1}$
+# (a $4\times4$ array) by hand.
+
+# %%
+answer = None
+result = nb07.avgpool_gradient.check(answer)
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# Every input of a window moves its mean by a quarter of its own change, so each receives a quarter
+# of the window's upstream value:
+#
+# ```python
+# answer = np.kron(nb07.POOL_UPSTREAM, np.ones((2, 2))) / 4
+# ```
+# </details>
+#
+# **Exercise 6 (find the bug).** `nb07.buggy_window_backward` is meant to send the gradient $g$
+# of one max-pooling window back to its input. Predict what it gives for the window
+# $\begin{pmatrix}4&4\\1&2\end{pmatrix}$ and $g = 1$, run the cell, then find the bug and write the
+# repaired function (at a tie, the first maximum in row-major order wins, as in TensorFlow).
+
+# %%
+import inspect
+
+print(inspect.getsource(nb07.buggy_window_backward))
+tie = np.array([[4.0, 4.0], [1.0, 2.0]])
+with tf.GradientTape() as tape:
+    t = tf.constant(tie[None, :, :, None])
+    tape.watch(t)
+    pooled = tf.nn.max_pool2d(t, 2, 2, "VALID")
+print("buggy:\n", nb07.buggy_window_backward(tie, 1.0), "\nTensorFlow:\n", tape.gradient(pooled, t).numpy()[0, :, :, 0])
+
+# %%
+def window_backward(window, g):
+    ...
+
+
+answer = None  # replace with: answer = window_backward
+result = nb07.fix_window_backward.check(answer)
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# The mask `window == window.max()` is true at *every* tied maximum, so the window passes on more
+# gradient than it received. Send $g$ to one input, the first maximum:
+#
+# ```python
+# def window_backward(window, g):
+#     out = np.zeros_like(window, dtype=float)
+#     out[np.unravel_index(np.argmax(window), window.shape)] = g
+#     return out
+#
+# answer = window_backward
+# ```
+# </details>
 #
 # Further reading: Goodfellow, Bengio and Courville, *Deep Learning*, chapter 9
 # (<http://www.deeplearningbook.org/contents/convnets.html>).
+#
+# ## What to remember
+#
+# * The weight gradient is the correlation of the layer's input with the output gradient,
+#   summed over the batch.
+# * The input gradient is a full convolution of the output gradient with the kernel rotated by $180°$.
+# * Max-pooling routes each window's gradient to one input, its maximum (the first one at a tie);
+#   average pooling shares it equally among the window's inputs.
+# * Check every hand-written backward pass with finite differences or autodiff.

@@ -46,6 +46,9 @@ class Exercise:
     key: str
     question: str
     checker: Callable[[Any], None]
+    #: ``""`` (answer a question), ``"predict"`` (predict a result, then run the cell that shows it)
+    #: or ``"find-the-bug"`` (a function with a bug is given; answer with the repaired function).
+    style: str = ""
 
     def check(self, answer: Any, *, quiet: bool = False) -> Result:
         """Check ``answer``; prints (unless ``quiet``) and returns a :class:`Result`."""

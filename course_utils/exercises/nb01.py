@@ -19,6 +19,8 @@ __all__ = [
     "pointwise_params",
     "same_padding",
     "true_convolution",
+    "buggy_output_size",
+    "fix_output_size",
 ]
 
 #: The kernel of :data:`true_convolution` (no symmetry, so every flip shows).
@@ -139,3 +141,35 @@ conv2d_layer = Exercise(
     "Give a keras.layers.Conv2D with 3x3 kernels that maps a (32, 32, 16) input to (16, 16, 32).",
     _check_conv2d_layer,
 )
+
+
+# ----------------------------------------------------------------------------- find the bug
+def buggy_output_size(n, k, s=1, p=0):
+    """Output length of a convolution. It has a bug."""
+    return (n + p - k) // s + 1
+
+
+#: (n, k, s, p) cases the repaired function is tried on.
+_SIZE_CASES = [(5, 3, 2, 1), (7, 3, 1, 1), (32, 5, 2, 2), (10, 3, 1, 0), (28, 4, 2, 1), (9, 3, 3, 0),
+               (224, 7, 2, 3), (8, 2, 2, 0), (6, 5, 1, 2)]
+
+
+def _check_fix_output_size(answer) -> None:
+    require(callable(answer), "answer should be the repaired function output_size(n, k, s=1, p=0).")
+    got = [answer(n, k, s, p) for n, k, s, p in _SIZE_CASES]
+    if got == [buggy_output_size(*case) for case in _SIZE_CASES]:
+        raise AssertionError("your function still gives the buggy result. The padding surrounds the input: "
+                             "how many zeros does it add along one axis?")
+    for (n, k, s, p), got in zip(_SIZE_CASES, got):
+        if got == arithmetic.conv_output_size(n, k, s, p):
+            continue
+        if got == (n + 2 * p - k) // s:
+            raise AssertionError(f"output_size({n}, {k}, {s}, {p}) is one short: count the first position too.")
+        raise AssertionError(f"output_size({n}, {k}, {s}, {p}) returned {got!r}: the kernel takes positions "
+                             "0, s, 2s, ... as long as it fits inside the padded input.")
+
+
+fix_output_size = Exercise(
+    "nb01-fix-output-size",
+    "nb01.buggy_output_size(n, k, s, p) gives a wrong size for padded inputs. Find the bug and give the repaired function.",
+    _check_fix_output_size, style="find-the-bug")

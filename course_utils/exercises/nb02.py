@@ -17,6 +17,8 @@ __all__ = [
     "receptive_field_function",
     "stack_jump",
     "stack_rf",
+    "buggy_receptive_field",
+    "fix_receptive_field",
 ]
 
 #: The stack of :data:`stack_rf` and :data:`stack_jump` (valid padding, stride 1 unless written).
@@ -134,3 +136,34 @@ cover_the_image = Exercise(
     "'conv3d2') whose receptive field covers a whole 28x28 Fashion-MNIST image.",
     _check_cover_the_image,
 )
+
+
+# ----------------------------------------------------------------------------- find the bug
+def buggy_receptive_field(layers):
+    """RF of the last of a stack of (kernel, stride) layers. It has a bug."""
+    r, j = 1, 1
+    for k, s in layers:
+        j = j * s
+        r = r + (k - 1) * j
+    return r
+
+
+def _check_fix_receptive_field(answer) -> None:
+    require(callable(answer), "answer should be the repaired function receptive_field(layers).")
+    for layers in _RF_CASES:
+        got = answer(list(layers))
+        expected = _last([f"conv{k}s{s}" for k, s in layers], "rf")
+        if got == expected:
+            continue
+        if got == buggy_receptive_field(list(layers)):
+            raise AssertionError(f"receptive_field({list(layers)}) still gives the buggy result. Which jump "
+                                 "widens a layer's field: the spacing of its input units, or of its output units?")
+        raise AssertionError(f"receptive_field({list(layers)}) returned {got!r}. Start from r = 1, j = 1; "
+                             "each layer adds (k - 1) times a jump, and its stride changes the jump.")
+
+
+fix_receptive_field = Exercise(
+    "fix_receptive_field",
+    "nb02.buggy_receptive_field(layers) is right for stride-1 stacks and wrong after a stride. "
+    "Find the bug and give the repaired function.",
+    _check_fix_receptive_field, style="find-the-bug")

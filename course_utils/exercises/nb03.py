@@ -15,7 +15,16 @@ from course_utils.exercises import Exercise, as_letters, require
 from course_utils.models import context_layers
 from course_utils.plots.dilated import dilation_footprint
 
-__all__ = ["RF_STACK", "GRIDDING_STACKS", "span", "stack_rf", "module_weights", "gridding", "tap_position"]
+__all__ = [
+    "RF_STACK",
+    "GRIDDING_STACKS",
+    "span",
+    "stack_rf",
+    "module_weights",
+    "gridding",
+    "tap_position",
+    "broken_right_layers",
+]
 
 #: The stack of 3x3 convolutions of the receptive-field exercise (dilations).
 RF_STACK = (1, 2, 4, 8)
@@ -133,3 +142,49 @@ tap_position = Exercise(
     "Write read(y, x, i, j, s, d): the (row, col) of the padded input that tap (i, j) of output (y, x) "
     "reads, for stride s and dilation d.",
     _check_tap_position)
+
+
+# ----------------------------------------------------------------------------- predict, then check
+def _broken_right_layers() -> set[str]:
+    """Layers of the numpy context network whose kernel gradient the broken backprop gets right:
+    those reached, going backwards, before the first dilated layer (their dx never went through one)."""
+    from course_utils.models import CONTEXT_DILATIONS
+
+    layers = [("front_end", 1)] + [(f"ctx{i}", d) for i, d in enumerate(CONTEXT_DILATIONS, start=1)]
+    right = set()
+    for name, d in reversed(layers):
+        if d > 1:
+            break
+        right.add(name)
+    return right
+
+
+def _check_broken_right_layers(answer) -> None:
+    from course_utils.models import CONTEXT_DILATIONS
+
+    names = ["front_end"] + [f"ctx{i}" for i in range(1, len(CONTEXT_DILATIONS) + 1)]
+    try:
+        chosen = {str(a).strip() for a in answer}
+    except TypeError:
+        raise AssertionError("answer with a set of layer names, e.g. {'ctx1', 'ctx2'}.") from None
+    unknown = chosen - set(names)
+    require(not unknown, f"{sorted(unknown)} are not layers of the network {names}.")
+    expected = _broken_right_layers()
+    if chosen == expected:
+        return
+    undilated = {n for n, d in zip(names, (1,) + tuple(CONTEXT_DILATIONS)) if d == 1}
+    if chosen - expected and chosen - expected <= undilated:
+        raise AssertionError("each layer with d = 1 computes its own gradients correctly from the dout it gets, "
+                             "but is the dout it gets right? Follow the gradient from the loss down.")
+    if expected - chosen:
+        raise AssertionError("some layers get their whole gradient before the backward pass meets any "
+                             "dilated layer: which are they?")
+    raise AssertionError("a dilated layer's own kernel gradient is wrong already: its taps are looked for "
+                         "at the wrong pixels.")
+
+
+broken_right_layers = Exercise(
+    "nb03-broken-right-layers",
+    "Before running the comparison with autodiff: which layers' kernel gradients will the broken "
+    "dilated backprop get right? Give a set of layer names.",
+    _check_broken_right_layers, style="predict")

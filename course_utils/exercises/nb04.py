@@ -12,8 +12,19 @@ from course_utils import arithmetic, ops
 from course_utils.exercises import Exercise, as_letters, require
 from course_utils.plots.transposed import overlap_map
 
-__all__ = ["SIZE_CASE", "SCATTER_X", "SCATTER_K", "PAIRS", "output_size", "scatter", "keras_kernel_shape",
-           "even_overlap", "same_output_padding"]
+__all__ = [
+    "SIZE_CASE",
+    "SCATTER_X",
+    "SCATTER_K",
+    "PAIRS",
+    "output_size",
+    "scatter",
+    "keras_kernel_shape",
+    "even_overlap",
+    "same_output_padding",
+    "buggy_transposed_size",
+    "fix_transposed_size",
+]
 
 #: n, k, s, p, output_padding of the output-size exercise (PyTorch-style integer padding).
 SIZE_CASE = {"n": 5, "k": 3, "s": 2, "p": 1, "output_padding": 1}
@@ -122,3 +133,30 @@ same_output_padding = Exercise(
     "nb04-same-output-padding",
     "Conv2DTranspose(kernel_size=3, strides=2, padding='same') on a 4x4 input: which output_padding gives 7x7?",
     _check_same_output_padding)
+
+
+# ----------------------------------------------------------------------------- find the bug
+def buggy_transposed_size(n, k, s=1, p=0):
+    """Output length of a transposed convolution. It has a bug."""
+    return n * s + k - 2 * p
+
+
+def _check_fix_transposed_size(answer) -> None:
+    require(callable(answer), "answer should be the repaired function transposed_size(n, k, s=1, p=0).")
+    for n, k, s, p in [(2, 2, 2, 0), (2, 3, 1, 0), (5, 3, 2, 1), (4, 4, 2, 1), (3, 3, 3, 0), (7, 5, 1, 2),
+                       (1, 3, 2, 0), (8, 4, 4, 0)]:
+        got, expected = answer(n, k, s, p), arithmetic.transposed_conv_output_size(n, k, s, p)
+        if got == expected:
+            continue
+        if got == buggy_transposed_size(n, k, s, p):
+            raise AssertionError(f"transposed_size({n}, {k}, {s}, {p}) still gives the buggy result. "
+                                 "Where does the copy of the last input pixel start?")
+        raise AssertionError(f"transposed_size({n}, {k}, {s}, {p}) returned {got!r}: the copies start s pixels "
+                             "apart, the last one is k pixels long, and p pixels are cropped at both ends.")
+
+
+fix_transposed_size = Exercise(
+    "nb04-fix-transposed-size",
+    "nb04.buggy_transposed_size(n, k, s, p) gives 6 for the 2x2 -> 4x4 example (k = 2, s = 2). "
+    "Find the bug and give the repaired function.",
+    _check_fix_transposed_size, style="find-the-bug")

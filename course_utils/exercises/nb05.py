@@ -17,6 +17,8 @@ __all__ = [
     "rank_one_factors",
     "reduction_with_multiplier",
     "separable_params",
+    "buggy_separable_params",
+    "fix_separable_params",
 ]
 
 #: The kernel of :data:`rank_one_factors`: it is a column vector times a row vector.
@@ -38,7 +40,7 @@ def _check_separable_params(answer) -> None:
                     "each input channel on its own, then mixes channels with 1x1 kernels.",
         k * k * c_in: "that is the depthwise stage alone: add the pointwise (1x1) stage that mixes the channels.",
         c_in * c_out: "that is the pointwise stage alone: add the depthwise 5x5 filters.",
-        c.separable + c_out: "you counted the biases; leave them out, as the seed does.",
+        c.separable + c_out: "you counted the biases; leave them out, as the lecture does.",
         k * k * c_out + c_in * c_out: "the depthwise stage has one 5x5 filter per *input* channel, "
                                       "not per output channel.",
     }
@@ -137,3 +139,30 @@ rank_one_factors = Exercise(
     "replace it). Give (column, row).",
     _check_rank_one_factors,
 )
+
+
+# ----------------------------------------------------------------------------- find the bug
+def buggy_separable_params(c_in, c_out, k):
+    """Weights (no biases) of a depthwise-separable convolution. It has a bug."""
+    return k * k * c_out + c_in * c_out
+
+
+def _check_fix_separable_params(answer) -> None:
+    require(callable(answer), "answer should be the repaired function separable_params(c_in, c_out, k).")
+    for c_in, c_out, k in [(16, 32, 3), (32, 32, 3), (3, 64, 5), (128, 256, 3), (64, 16, 7), (8, 8, 1)]:
+        got = answer(c_in, c_out, k)
+        expected = course_params.compare_standard_vs_separable(c_in, c_out, k).separable
+        if got == expected:
+            continue
+        if got == buggy_separable_params(c_in, c_out, k):
+            raise AssertionError(f"separable_params({c_in}, {c_out}, {k}) still gives the buggy result. "
+                                 "How many k x k filters does the depthwise stage have: one per what?")
+        raise AssertionError(f"separable_params({c_in}, {c_out}, {k}) returned {got!r}: add the depthwise "
+                             "stage's filters and the pointwise stage's 1x1 kernels, biases left out.")
+
+
+fix_separable_params = Exercise(
+    "nb05-fix-separable-params",
+    "nb05.buggy_separable_params(c_in, c_out, k) is right when c_in == c_out and wrong for the lecture's "
+    "16 -> 32 layer. Find the bug and give the repaired function.",
+    _check_fix_separable_params, style="find-the-bug")

@@ -11,7 +11,17 @@ import numpy as np
 from course_utils.exercises import Exercise, as_float, require
 from course_utils.ops import batchnorm_forward, conv2d_forward, dropout_forward
 
-__all__ = ["BATCH_MEAN", "MOMENTUM", "STEPS", "bn_parameters", "dropout_scale", "fold_batchnorm", "moving_mean"]
+__all__ = [
+    "BATCH_MEAN",
+    "MOMENTUM",
+    "STEPS",
+    "bn_parameters",
+    "dropout_scale",
+    "fold_batchnorm",
+    "moving_mean",
+    "buggy_batchnorm",
+    "fix_batchnorm",
+]
 
 
 # ----------------------------------------------------------------------------- 1
@@ -145,3 +155,41 @@ fold_batchnorm = Exercise(
     "with them equals the convolution (w, b) followed by batch normalisation at inference.",
     _check_fold_batchnorm,
 )
+
+
+# ----------------------------------------------------------------------------- find the bug
+def buggy_batchnorm(x, gamma, beta, eps=1e-3):
+    """Batch normalisation of an NHWC batch in training mode. It has a bug."""
+    mean = x.mean(axis=0)
+    var = x.var(axis=0)
+    return gamma * (x - mean) / np.sqrt(var + eps) + beta
+
+
+def _check_fix_batchnorm(answer) -> None:
+    require(callable(answer), "answer should be the repaired function batchnorm(x, gamma, beta, eps=1e-3).")
+    rng = np.random.default_rng(6)
+    for shape in [(4, 5, 5, 3), (8, 2, 3, 2), (2, 4, 4, 1)]:
+        x = 3.0 * rng.standard_normal(shape) + 1.0
+        gamma, beta = rng.standard_normal(shape[-1]) + 1.0, rng.standard_normal(shape[-1])
+        got = np.asarray(answer(x.copy(), gamma, beta), dtype=float)
+        require(got.shape == x.shape, f"for an input of shape {shape} your function returned shape {got.shape}.")
+        expected, _ = batchnorm_forward(x, gamma, beta, epsilon=1e-3)
+        if np.allclose(got, expected, atol=1e-8):
+            continue
+        if np.allclose(got, buggy_batchnorm(x, gamma, beta), atol=1e-8):
+            raise AssertionError("still the buggy result. Over which values does BN average for one channel "
+                                 "of an image batch: the batch only, or the batch and every position?")
+        mean = x.mean(axis=(0, 1, 2))
+        unbiased = x.var(axis=(0, 1, 2), ddof=1)
+        if np.allclose(got, gamma * (x - mean) / np.sqrt(unbiased + 1e-3) + beta, atol=1e-8):
+            raise AssertionError("the averaging axes are right now; the variance is the biased one "
+                                 "(divide by m), as in Keras.")
+        raise AssertionError("not batch normalisation yet: per channel, subtract the mean and divide by "
+                             "sqrt(var + eps), then scale by gamma and shift by beta.")
+
+
+fix_batchnorm = Exercise(
+    "nb06-fix-batchnorm",
+    "nb06.buggy_batchnorm(x, gamma, beta) runs on an (N, H, W, C) batch without an error and is wrong. "
+    "Find the bug and give the repaired function.",
+    _check_fix_batchnorm, style="find-the-bug")

@@ -11,8 +11,20 @@ import numpy as np
 from course_utils.exercises import Exercise, require
 from course_utils.ops import conv2d_backward, conv2d_forward, max_pool_backward, max_pool_forward
 
-__all__ = ["INPUT", "KERNEL", "UPSTREAM", "POOL_INPUT", "POOL_UPSTREAM",
-           "weight_gradient", "input_gradient", "maxpool_gradient", "input_gradient_function"]
+__all__ = [
+    "INPUT",
+    "KERNEL",
+    "UPSTREAM",
+    "POOL_INPUT",
+    "POOL_UPSTREAM",
+    "weight_gradient",
+    "input_gradient",
+    "maxpool_gradient",
+    "input_gradient_function",
+    "avgpool_gradient",
+    "buggy_window_backward",
+    "fix_window_backward",
+]
 
 #: A 3x3 input, a 2x2 kernel and the gradient dE/dH^l of the 2x2 output.
 INPUT = np.array([[2., 0., 1.], [1., 3., -1.], [0., 2., 1.]])
@@ -102,3 +114,64 @@ input_gradient_function = Exercise(
     "nb07-input-gradient-function",
     "Write input_gradient(dout, w): dE/dX of a single-channel, stride-1, unpadded convolution.",
     _check_input_gradient_function)
+
+
+# ----------------------------------------------------------------------------- average pooling
+def _check_avgpool_gradient(answer) -> None:
+    from course_utils.ops import avg_pool_backward, avg_pool_forward
+
+    got = np.asarray(answer, dtype=float)
+    require(got.shape == POOL_INPUT.shape, f"answer should be a {POOL_INPUT.shape} array, like POOL_INPUT.")
+    _, cache = avg_pool_forward(POOL_INPUT[None, :, :, None], 2)
+    expected = avg_pool_backward(POOL_UPSTREAM[None, :, :, None], cache)[0, :, :, 0]
+    if np.allclose(got, expected):
+        return
+    spread = np.kron(POOL_UPSTREAM, np.ones((2, 2)))
+    if np.allclose(got, spread):
+        raise AssertionError("every input of a window gets a share, right, but the output is a *mean* of four "
+                             "inputs: how much does one of them move it?")
+    _, max_cache = max_pool_forward(POOL_INPUT[None, :, :, None], 2)
+    if np.allclose(got, max_pool_backward(POOL_UPSTREAM[None, :, :, None], max_cache)[0, :, :, 0]):
+        raise AssertionError("that is max pooling's routing: an average depends on every input of its window.")
+    raise AssertionError("each 2x2 window's upstream value is shared by its four inputs; the windows do not overlap.")
+
+
+avgpool_gradient = Exercise(
+    "nb07-avgpool-gradient",
+    "POOL_INPUT goes through 2x2 average pooling (stride 2); the pooled output's gradient is POOL_UPSTREAM. "
+    "Give dE/dH^{l-1} as a 4x4 array.",
+    _check_avgpool_gradient)
+
+
+# ----------------------------------------------------------------------------- find the bug
+def buggy_window_backward(window, g):
+    """Gradient of max(window) for an upstream gradient g. It has a bug."""
+    window = np.asarray(window, dtype=float)
+    return np.where(window == window.max(), g, 0.0)
+
+
+def _check_fix_window_backward(answer) -> None:
+    require(callable(answer), "answer should be the repaired function window_backward(window, g).")
+    windows = [np.array([[1., 3.], [2., 0.]]), np.array([[4., 4.], [1., 2.]]), np.array([[0., 1.], [1., 1.]]),
+               np.array([[2., 2.], [2., 2.]]), np.array([[1., 2., 5.], [5., 0., 3.], [5., 1., 2.]])]
+    for window, g in zip(windows, (1.5, -2.0, 3.0, 0.5, 1.0)):
+        got = np.asarray(answer(window.copy(), g), dtype=float)
+        require(got.shape == window.shape, f"for a {window.shape} window your function returned shape {got.shape}.")
+        _, cache = max_pool_forward(window[None, :, :, None], window.shape)
+        expected = max_pool_backward(np.full((1, 1, 1, 1), g), cache)[0, :, :, 0]
+        if np.allclose(got, expected):
+            continue
+        if np.allclose(got, buggy_window_backward(window, g)):
+            raise AssertionError(f"still the buggy result for the window {window.tolist()}: add up what it "
+                                 "passes on and compare with g.")
+        if np.isclose(got.sum(), g):
+            raise AssertionError(f"the gradient of {window.tolist()} goes to one input, but not the one "
+                                 "TensorFlow picks at a tie: the first maximum, row by row.")
+        raise AssertionError(f"for the window {window.tolist()} the whole of g should go to one input.")
+
+
+fix_window_backward = Exercise(
+    "nb07-fix-window-backward",
+    "nb07.buggy_window_backward(window, g) is right when the maximum is unique. Find the bug and give "
+    "the repaired function (at a tie, the first maximum in row-major order wins, as in TensorFlow).",
+    _check_fix_window_backward, style="find-the-bug")

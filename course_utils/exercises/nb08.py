@@ -6,7 +6,7 @@ import numpy as np
 
 from course_utils.exercises import Exercise, expect_equal, require
 
-__all__ = ["dense_channels", "grouped_saving", "vgg_saving", "dense_to_conv"]
+__all__ = ["dense_channels", "grouped_saving", "vgg_saving", "dense_to_conv", "buggy_iou", "fix_iou"]
 
 #: Exercise 1: the block input and growth rate, and which layer.
 DENSE_K0, DENSE_K, DENSE_LAYER = 64, 32, 7
@@ -98,3 +98,39 @@ dense_to_conv = Exercise(
     "Write dense_to_conv(kernel, feature_shape): the Conv2D kernel (h, w, c, units) equivalent to a Dense "
     "kernel (h*w*c, units) applied after Flatten to an h x w x c map.",
     _check_dense_to_conv)
+
+
+# ----------------------------------------------------------------------------- find the bug
+def buggy_iou(y_true, y_pred, c):
+    """Intersection over union of class c between two label maps. It has a bug."""
+    true, pred = np.asarray(y_true) == c, np.asarray(y_pred) == c
+    return (true & pred).sum() / (true.sum() + pred.sum())
+
+
+def _check_fix_iou(answer) -> None:
+    from course_utils.segmentation import segmentation_scores
+
+    require(callable(answer), "answer should be the repaired function iou(y_true, y_pred, c).")
+    rng = np.random.default_rng(8)
+    for size in (6, 10, 16):
+        y_true, y_pred = rng.integers(0, 3, (size, size)), rng.integers(0, 3, (size, size))
+        y_pred[: size // 2] = y_true[: size // 2]      # half the map right, so that the IoU is not tiny
+        expected = segmentation_scores(y_true, y_pred, 3)["iou"]
+        for c in range(3):
+            got = float(answer(y_true.copy(), y_pred.copy(), c))
+            if np.isclose(got, expected[c]):
+                continue
+            if np.isclose(got, buggy_iou(y_true, y_pred, c)):
+                raise AssertionError("still the buggy result. Draw two overlapping sets: how often does "
+                                     "|A| + |B| count the pixels they share?")
+            raise AssertionError(f"iou(..., c={c}) returned {got:.3f}: divide the pixels both maps give class c "
+                                 "by the pixels either map gives class c.")
+    same = rng.integers(0, 3, (8, 8))
+    require(np.isclose(float(answer(same, same.copy(), 1)), 1.0), "two identical maps must have an IoU of 1.")
+
+
+fix_iou = Exercise(
+    "nb08-fix-iou",
+    "nb08.buggy_iou(y_true, y_pred, c) never reaches 1, not even for a perfect prediction. Find the bug and "
+    "give the repaired function.",
+    _check_fix_iou, style="find-the-bug")

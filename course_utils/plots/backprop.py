@@ -6,7 +6,7 @@ view of that list:
 
 * :func:`forward_equations`, :func:`weight_gradient_equations` and
   :func:`input_gradient_equations` write the equations of the lecture (in LaTeX,
-  1-based subscripts like the seed: :math:`h^{l}_{11}`), for any input size,
+  1-based subscripts like the lecture: :math:`h^{l}_{11}`), for any input size,
   kernel, stride, padding and dilation;
 * :func:`plot_conv_connections` draws the same connections for one output pixel
   (forward: what it reads) or one input pixel (backward: which outputs send it
@@ -41,7 +41,7 @@ __all__ = [
     "weight_gradient_equations",
 ]
 
-#: How the three arrays of a layer are written (the seed's notation).
+#: How the three arrays of a layer are written (the lecture's notation).
 INPUT, WEIGHT, OUTPUT = "h^{l-1}", "w^{l}", "h^{l}"
 
 
