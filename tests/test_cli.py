@@ -91,8 +91,9 @@ def test_grade_takes_the_dataset_and_quick_mode_from_its_command_line(monkeypatc
     from course_utils import cli
     from course_utils.grading.cli import _grader_settings
 
-    monkeypatch.delenv("COURSE_DATASET", raising=False)
-    monkeypatch.delenv("COURSE_QUICK", raising=False)
+    for name in ("COURSE_DATASET", "COURSE_QUICK"):  # set first, so that the test restores them
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     args = cli.build_parser().parse_args(["grade", "a3_depthwise", *argv])
     _grader_settings(args)
     import os
