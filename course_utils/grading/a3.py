@@ -309,16 +309,16 @@ def _load_run(name: str, build: Callable, dataset: str, folder: str | Path, what
     return model, record, accs
 
 
-def _accuracy(model, weights: Path, dataset: str) -> float:
-    """Accuracy of ``model`` (its ``weights`` just loaded) on the grader's images; while a
-    notebook is judged, each network and weights file is evaluated once (the run's test
-    and the comparison with the base read the same number)."""
+def _accuracy(model, name: str, folder: str | Path, dataset: str) -> float:
+    """Accuracy of ``model`` (the weights of run ``name`` in ``folder`` just loaded) on the
+    grader's images; while a notebook is judged, each network and weights file is evaluated
+    once (the run's test and the comparison with the base read the same number)."""
     import hashlib
 
-    from course_utils.a3_models import evaluate
+    from course_utils.a3_models import evaluate, weights_path
 
     cache = _JUDGING.get("accuracy", {})
-    key = (id(model), hashlib.sha256(weights.read_bytes()).hexdigest(), dataset)
+    key = (id(model), hashlib.sha256(weights_path(name, folder).read_bytes()).hexdigest(), dataset)
     if key not in cache:
         x, y = validation_subset(dataset)
         cache[key] = (model, evaluate(model, x, y))  # the model is kept so that its id stays its own
@@ -347,7 +347,7 @@ def check_run(name: str, build: Callable, dataset: str, folder: str | Path | Non
     if len(accs) > MAX_EPOCHS:
         raise CheckFailed(what, f"the history has {len(accs)} epochs; the limit is {MAX_EPOCHS}.")
     x, y = validation_subset(dataset)
-    measured = _accuracy(model, Path(_folder(folder)) / f"{name}.weights.h5", dataset)
+    measured = _accuracy(model, name, _folder(folder), dataset)
     claimed = max(accs)
     if abs(measured - claimed) > TOLERANCE:
         raise CheckFailed(what, f"the history claims a best validation accuracy of {claimed:.4f}, but the "
@@ -374,8 +374,8 @@ def check_beats_base(build_base: Callable, build_separable: Callable, dataset: s
     sep, _, accs = _load_run("separable", build_separable, dataset, folder, "separable run")
     if len(accs) > MAX_EPOCHS:
         raise CheckFailed(name, f"the separable run has {len(accs)} epochs; the limit is {MAX_EPOCHS}.")
-    base_acc = _accuracy(base, Path(folder) / "base.weights.h5", dataset)
-    sep_acc = _accuracy(sep, Path(folder) / "separable.weights.h5", dataset)
+    base_acc = _accuracy(base, "base", folder, dataset)
+    sep_acc = _accuracy(sep, "separable", folder, dataset)
     target = max(base_acc, floor)
     if sep_acc <= target:
         why = f"the base network's {base_acc:.4f}" if target == base_acc else f"the floor of {floor:.4f}"

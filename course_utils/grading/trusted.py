@@ -203,7 +203,11 @@ class StudentFunction:
         return f"<function {self.__name__} of the notebook>"
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        answer = self._kernel.ask({"op": "call", "name": self.__name__, "args": list(args), "kwargs": kwargs})
+        return self._result(self._kernel.ask({"op": "call", "name": self.__name__, "args": list(args),
+                                              "kwargs": kwargs}))
+
+    def _result(self, answer: dict) -> Any:
+        """The value of the kernel's answer to a call, or the exception it stands for."""
         kind = answer["kind"]
         if kind == "value" and "value" in answer:
             return answer["value"]
@@ -228,19 +232,10 @@ class StudentModelFunction(StudentFunction):
 
         key = (self.__name__, plain.encode([list(args), kwargs], "the test's arguments"))
         if key not in self._cache:
-            answer = self._kernel.ask({"op": "call", "name": self.__name__, "args": list(args),
-                                       "kwargs": kwargs, "as": "keras"})
-            if answer["kind"] != "value" or "value" not in answer:
-                return self._failed(answer)
-            self._cache[key] = kerasfile.load(answer["value"], self.__name__)
+            data = self._result(self._kernel.ask({"op": "call", "name": self.__name__, "args": list(args),
+                                                  "kwargs": kwargs, "as": "keras"}))
+            self._cache[key] = kerasfile.load(data, self.__name__)
         return self._cache[key]
-
-    def _failed(self, answer: dict) -> Any:
-        if answer["kind"] == "raised":
-            raise student_exception(str(answer.get("type")), str(answer.get("message", "")))
-        if answer["kind"] == "missing":
-            raise NameError(f"name {self.__name__!r} is not defined")
-        raise plain.NotPlainData(str(answer.get("message", "the kernel's answer is not plain data")))
 
 
 class Setting:
