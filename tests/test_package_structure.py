@@ -23,8 +23,12 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "course_utils"
 
 
-def _modules():
-    for path in sorted(PACKAGE.rglob("*.py")):
+#: Builders of test submissions: they reach Keras models through spec like the package does.
+FIXTURES = PACKAGE.parent / "tests" / "fixtures"
+
+
+def _modules(root: Path = PACKAGE):
+    for path in sorted(root.rglob("*.py")):
         yield path.relative_to(PACKAGE.parent).as_posix(), ast.parse(path.read_text(), str(path))
 
 
@@ -73,7 +77,7 @@ def _keras_internals(name, tree):
 
 def test_only_spec_touches_keras_internals():
     found = []
-    for name, tree in _modules():
+    for name, tree in [*_modules(), *_modules(FIXTURES)]:
         if name == "course_utils/spec.py":
             continue
         for line, what in _keras_internals(name, tree):
