@@ -134,10 +134,24 @@ def cached_files(name: str) -> list[Path]:
     return [root / rel for rel, _ in info(name).files]
 
 
+def _named_mirror_dirs(ds: DatasetInfo) -> list[Path]:
+    """The folders ``COURSE_DATA_MIRROR`` names for ``ds``: ``<folder>/<name>``, then ``<folder>``."""
+    named = [Path(p) for p in os.environ.get("COURSE_DATA_MIRROR", "").split(os.pathsep) if p]
+    return [p / ds.name for p in named] + named
+
+
 def _mirror_dirs(ds: DatasetInfo) -> list[Path]:
-    extra = [Path(p) / ds.name for p in os.environ.get("COURSE_DATA_MIRROR", "").split(os.pathsep) if p]
-    extra += [Path(p) for p in os.environ.get("COURSE_DATA_MIRROR", "").split(os.pathsep) if p]
-    return extra + [Path(d) for d in ds.mirror_dirs]
+    return _named_mirror_dirs(ds) + [Path(d) for d in ds.mirror_dirs]
+
+
+def named_mirror_files() -> list[Path]:
+    """Every dataset file present in the folders ``COURSE_DATA_MIRROR`` names: what a grading
+    sandbox shows its kernel (read-only) so that it loads the data the instructor has."""
+    found: list[Path] = []
+    for ds in DATASETS.values():
+        for folder in _named_mirror_dirs(ds):
+            found += [folder / f for _, f in ds.files if (folder / f).is_file() and folder / f not in found]
+    return found
 
 
 def find_mirror(name: str) -> Path | None:

@@ -200,6 +200,34 @@ def test_kernel_environment_is_clean(monkeypatch):
     assert env["HOME"] == "/home/student" and env["TF_CPP_MIN_LOG_LEVEL"] == "3" and env["OMP_NUM_THREADS"] == "1"
 
 
+def test_the_bubblewrap_kernel_loads_the_graders_mirror_and_sees_nothing_else_there(tmp_path, monkeypatch):
+    """COURSE_DATA_MIRROR reaches the kernel, and so do the dataset files of its folder (read-only),
+    but not the folder's other files."""
+    import subprocess
+    import sys
+
+    if detect_sandbox("auto", install=False, log=lambda m: None) != "bwrap":
+        pytest.skip("bubblewrap does not work here")
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "mnist.npz").write_bytes(b"not really mnist")
+    (mirror / "secret.txt").write_text("the instructor's")
+    monkeypatch.setenv("COURSE_DATA_MIRROR", str(mirror))
+    empty = tmp_path / "submission"
+    empty.mkdir()
+    os.chmod(empty, 0o755)
+    probe = ("import os, sys; from course_utils import data; m = os.environ['COURSE_DATA_MIRROR']; "
+             "print(data.find_mirror('mnist'), sorted(os.listdir(m)), open(m + '/mnist.npz').read()); "
+             "open(m + '/mnist.npz', 'w')")
+    with isolation.UIDS.one() as uid:
+        cmd = isolation.bwrap_prefix(str(empty), str(empty), "probe", Limits(), uid=uid if os.geteuid() == 0 else None)
+        proc = subprocess.run(cmd + [sys.executable, "-c", probe], env=kernel_environment(isolation.SANDBOX_HOME),
+                              capture_output=True, text=True, timeout=120, cwd="/")
+    assert proc.stdout.splitlines() == [f"{mirror} ['mnist.npz'] not really mnist"], proc.stdout + proc.stderr
+    assert "Read-only file system" in proc.stderr or "Permission denied" in proc.stderr, proc.stderr
+    assert (mirror / "mnist.npz").read_bytes() == b"not really mnist"
+
+
 def test_auto_prefers_bubblewrap_and_installs_it_when_missing(monkeypatch):
     """The choice itself, with the probes replaced: bubblewrap first (silently), installed by
     ``auto`` when missing and only then; an unknown kind names the choices."""

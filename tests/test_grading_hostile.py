@@ -423,12 +423,19 @@ def test_failures_of_the_grader_are_regraded_and_the_students_own_are_kept(tmp_p
     assert {r["student_id"]: r["score"] for r in again.records}["ada"] == first["ada"]["max_score"]
 
 
-@pytest.mark.parametrize("variable,value", [("COURSE_QUICK", "0"), ("COURSE_DATASET", "cifar10"),
-                                            ("COURSE_OFFLINE", "0")])
-def test_the_fingerprint_covers_what_reaches_the_kernel(monkeypatch, variable, value):
+@pytest.mark.parametrize("variable", isolation.PASSED_ENV)
+def test_the_fingerprint_covers_what_reaches_the_kernel(monkeypatch, variable):
     before = grader_fingerprint(A1, Limits(), "bwrap", True)
-    monkeypatch.setenv(variable, value)
+    monkeypatch.setenv(variable, os.environ.get(variable, "") + "-changed")
     assert grader_fingerprint(A1, Limits(), "bwrap", True) != before
+    monkeypatch.delenv(variable)
+    unset = grader_fingerprint(A1, Limits(), "bwrap", True)
+    monkeypatch.setenv(variable, "")
+    assert grader_fingerprint(A1, Limits(), "bwrap", True) != unset  # set but empty is not unset
+
+
+def test_the_mirror_reaches_the_kernel():
+    assert "COURSE_DATA_MIRROR" in isolation.PASSED_ENV
 
 
 def test_the_fingerprint_covers_library_versions(monkeypatch):

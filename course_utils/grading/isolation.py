@@ -67,8 +67,10 @@ SANDBOX_HOME = "/home/student"
 KERNEL_UID_BASE = int(os.environ.get("COURSE_KERNEL_UID", "61000"))
 
 #: Environment variables passed from the grader to the kernel (everything else
-#: is dropped, NBGRADER_EXECUTION included: see docs/grading.md).
-PASSED_ENV = ("LANG", "LC_ALL", "TZ", "COURSE_QUICK", "COURSE_OFFLINE", "COURSE_DATASET")
+#: is dropped, NBGRADER_EXECUTION included: see docs/grading.md). The bubblewrap
+#: sandbox shows the dataset files of the ``COURSE_DATA_MIRROR`` folders read-only
+#: (:func:`_mirror_mounts`), so the kernel loads the data the grader has.
+PASSED_ENV = ("LANG", "LC_ALL", "TZ", "COURSE_QUICK", "COURSE_OFFLINE", "COURSE_DATASET", "COURSE_DATA_MIRROR")
 
 #: What the kernel may see of /etc: the dynamic linker, locale, time zone, TLS
 #: certificates and fonts. Not passwords, keys or the rest of the machine's set-up.
@@ -587,15 +589,34 @@ def _system_mounts() -> list[str]:
         if real.startswith("/usr/") or real in seen:
             continue
         seen.add(real)
-        # the folders above it, traversable by the kernel's uid whatever their mode outside
-        parents = list(reversed(Path(real).parents))[1:]
-        for parent in map(str, parents):
-            if parent not in seen:
-                seen.add(parent)
-                args += ["--perms", "0755", "--dir", parent]
+        args += _traversable_parents(real, seen)
         args += ["--ro-bind", real, real]
         if path != real:  # e.g. a venv reached through a symbolic link
             args += ["--ro-bind", real, path]
+    return args
+
+
+def _traversable_parents(path: str, seen: set[str]) -> list[str]:
+    """bwrap arguments making the folders above ``path`` (those not in ``seen``, which
+    takes them) traversable by the kernel's uid whatever their mode outside."""
+    args: list[str] = []
+    for parent in map(str, list(reversed(Path(path).parents))[1:]):
+        if parent not in seen:
+            seen.add(parent)
+            args += ["--perms", "0755", "--dir", parent]
+    return args
+
+
+def _mirror_mounts() -> list[str]:
+    """bwrap arguments showing the dataset files in the ``COURSE_DATA_MIRROR`` folders at
+    their own paths, read-only: those files only, nothing else of the folders."""
+    from course_utils.data import named_mirror_files
+
+    args: list[str] = []
+    seen = {"/tmp", SANDBOX_HOME}  # the sandbox's own folders keep their modes
+    for path in map(os.path.abspath, map(str, named_mirror_files())):
+        if not path.startswith("/usr/"):  # already there, read-only
+            args += _traversable_parents(path, seen) + ["--ro-bind", os.path.realpath(path), path]
     return args
 
 
@@ -625,6 +646,7 @@ def bwrap_prefix(submission_dir: str, runtime_dir: str, assignment: str, limits:
         "--perms", "1777", "--size", str(limits.scratch_bytes + home_bytes), "--tmpfs", SANDBOX_HOME,
         *_system_mounts(),
         *_bwrap_hide(assignment),
+        *_mirror_mounts(),
         "--ro-bind", submission_dir, copy,
         "--perms", "0711", "--dir", os.path.dirname(runtime_dir),
         "--bind", runtime_dir, runtime_dir,
