@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import course_utils  # noqa: E402,F401  (quiet TensorFlow)
 from course_utils import a3_models, config, data  # noqa: E402
+from results_file import write_results  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "a3.md"
 
@@ -95,9 +96,7 @@ def main() -> None:
         "epoch's weights kept. Replace this line with the measured figure once it has been run.",
         "",
     ]
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text("\n".join(lines))
-    print(f"wrote {RESULTS}")
+    write_results(RESULTS, "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ sys.path.insert(0, str(REPO))
 from course_utils.grading.batch import grade_batch  # noqa: E402
 from course_utils.grading.isolation import Limits  # noqa: E402
 from tests.fixtures import a3_submissions as a3s  # noqa: E402
+from results_file import write_results  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "a3-grading.md"
 TARGET = 12.0
@@ -99,8 +100,7 @@ def main() -> None:
               f"{'met' if median[2] <= TARGET else 'NOT met'} with --jobs 2 ({median[2]:.1f} s).", ""]
     print("\n".join(lines))
     if not args.quick:
-        RESULTS.write_text("\n".join(lines))
-        print(f"wrote {RESULTS}")
+        write_results(RESULTS, "\n".join(lines))
 
 
 if __name__ == "__main__":

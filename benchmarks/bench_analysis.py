@@ -33,6 +33,7 @@ from pathlib import Path
 
 import course_utils  # noqa: F401  (quiet TensorFlow before importing it)
 from course_utils import params, receptive_field
+from results_file import write_results
 
 RESULTS = Path(__file__).parent / "results" / "analysis.md"
 APPLICATIONS = ["VGG16", "VGG19", "ResNet50", "ResNet101", "MobileNet", "InceptionV3"]
@@ -193,9 +194,7 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if not args.quick:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(text)
-        print(f"written to {RESULTS}")
+        write_results(RESULTS, text)
 
 
 if __name__ == "__main__":

@@ -50,6 +50,7 @@ from course_utils.grading import samples  # noqa: E402
 from course_utils.grading.course import get_assignment  # noqa: E402
 from course_utils.grading.isolation import detect_sandbox  # noqa: E402
 from tests.fixtures import a3_submissions as a3s  # noqa: E402
+from results_file import write_results  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "cluster.md"
 TARGET = 0.15
@@ -216,9 +217,7 @@ def main() -> None:
     text = "\n".join(lines) + "\n"
     print(text)
     if not args.quick:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(text)
-        print(f"written {RESULTS}")
+        write_results(RESULTS, text)
     if not same:
         sys.exit("scores differ between local and cluster grading")
 

@@ -47,6 +47,7 @@ from pathlib import Path
 from course_utils.grading import samples
 from course_utils.grading.course import COURSE_ID, build_course, get_assignment
 from course_utils.grading.isolation import detect_sandbox
+from results_file import write_results
 
 RESULTS = Path(__file__).parent / "results" / "grading.md"
 TARGET = 1.6
@@ -178,9 +179,7 @@ def main() -> None:
     text = "\n".join(lines) + "\n"
     print(text)
     if not args.quick:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(text)
-        print(f"written {RESULTS}")
+        write_results(RESULTS, text)
     if not same:
         sys.exit("scores differ between graders")
 

@@ -28,6 +28,7 @@ import course_utils  # noqa: F401  (quiet TensorFlow before importing it)
 import numpy as np
 
 from course_utils import ops
+from results_file import write_results
 
 RESULTS = Path(__file__).parent / "results" / "ops.md"
 TARGET = 3.0
@@ -286,11 +287,9 @@ def main() -> None:
             *sections,
         ]
     )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
     existing = RESULTS.read_text() if RESULTS.exists() else ""
     notes = re.split(r"^## Notes$", existing, maxsplit=1, flags=re.M)
-    RESULTS.write_text(text + ("\n## Notes" + notes[1] if len(notes) == 2 else ""))
-    print(f"\nwritten to {RESULTS}")
+    write_results(RESULTS, text + ("\n## Notes" + notes[1] if len(notes) == 2 else ""))
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from course_utils import book
+from results_file import write_results
 
 RESULTS = Path(__file__).parent / "results" / "site.md"
 TARGET_S = 90
@@ -79,8 +80,7 @@ def main() -> int:
     text = "\n".join(lines)
     print(text)
     if not args.quick:
-        RESULTS.write_text(text)
-        print(f"written: {RESULTS}")
+        write_results(RESULTS, text)
     return 0
 
 
