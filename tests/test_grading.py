@@ -16,10 +16,11 @@ import pytest
 from course_utils.cli import main as course
 from course_utils.grading import course as course_dir
 from course_utils.grading import isolation, samples
-from course_utils.grading.batch import collect_students, extract_zip, grade_batch, submissions_root
+from course_utils.grading.batch import grade_batch
 from course_utils.grading.course import get_assignment, list_assignments
 from course_utils.grading.isolation import Limits, detect_sandbox, kernel_environment
 from course_utils.grading.preprocessors import strip_benign_stderr
+from course_utils.grading.submissions import collect_students, extract_zip, submissions_root
 
 A1 = get_assignment("a1_arithmetic")
 FAST = ["--timeout", "10", "--quiet", "--no-feedback", "--budget", "600"]
@@ -340,9 +341,9 @@ def test_a_zip_member_with_an_unknown_compression_is_skipped_with_a_note(tmp_pat
 
 
 def test_a_zip_past_the_size_cap_unpacks_only_what_fits(tmp_path, monkeypatch):
-    from course_utils.grading import batch
+    from course_utils.grading import submissions
 
-    monkeypatch.setattr(batch, "MAX_ZIP_BYTES", 25)
+    monkeypatch.setattr(submissions, "MAX_ZIP_BYTES", 25)
     archive = _zip_with(tmp_path, {"ada/a.txt": b"a" * 20, "ben/b.txt": b"b" * 20, "cy/c.txt": b"c"})
     notes = extract_zip(archive, tmp_path / "x")
     assert (tmp_path / "x" / "ada" / "a.txt").read_bytes() == b"a" * 20
@@ -351,15 +352,105 @@ def test_a_zip_past_the_size_cap_unpacks_only_what_fits(tmp_path, monkeypatch):
 
 
 def test_an_unreadable_file_is_left_out_with_a_note_and_the_rest_taken(tmp_path, monkeypatch):
-    from course_utils.grading import batch
+    from course_utils.grading import submissions
 
     folder = tmp_path / "class" / "ada"
     folder.mkdir(parents=True)
     (folder / "a1_arithmetic.ipynb").write_text("{}")
     (folder / "notes.txt").write_text("mine")
-    real = batch.read_regular_file
-    monkeypatch.setattr(batch, "read_regular_file", lambda path, cap: (
+    real = submissions.read_regular_file
+    monkeypatch.setattr(submissions, "read_regular_file", lambda path, cap: (
         (b"", "could not be read: Permission denied") if str(path).endswith("notes.txt") else real(path, cap)))
     (student,), _ = collect_students(tmp_path / "class", A1.name)
     assert student.problem is None and student.files == ["a1_arithmetic.ipynb"]
     assert student.left_out == ["notes.txt (could not be read: Permission denied)"]
+
+
+def test_a_corrupt_deflated_zip_member_is_skipped_with_a_note_and_the_rest_unpacked(tmp_path):
+    """A broken deflate stream raises zlib.error, which is no OSError or BadZipFile."""
+    archive = tmp_path / "class.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("ada/a.txt", b"hello world " * 200)
+        zf.writestr("ben/b.txt", b"PAYLOAD-BEN")
+    raw = bytearray(archive.read_bytes())
+    at = raw.index(b"PK\x03\x04")  # ada's local header; its data follows the name and extra field
+    start = at + 30 + int.from_bytes(raw[at + 26:at + 28], "little") + int.from_bytes(raw[at + 28:at + 30], "little")
+    raw[start:start + 8] = b"\xff" * 8
+    archive.write_bytes(bytes(raw))
+    notes = extract_zip(archive, tmp_path / "x")
+    assert (tmp_path / "x" / "ben" / "b.txt").read_bytes() == b"PAYLOAD-BEN"
+    assert not (tmp_path / "x" / "ada" / "a.txt").exists()
+    assert list(notes) == ["ada"] and "not unpacked: error: Error -3" in notes["ada"][0], notes
+
+
+def test_a_student_folder_that_fails_to_read_is_that_students_problem_only(tmp_path, monkeypatch):
+    from course_utils.grading import submissions
+
+    for student in ("ada", "ben", "cy"):
+        (tmp_path / "class" / student).mkdir(parents=True)
+        (tmp_path / "class" / student / "a1_arithmetic.ipynb").write_text("{}")
+    real = submissions._student_folder
+
+    def failing(folder, assignment):
+        if folder.name == "ben":
+            raise PermissionError(13, "Permission denied")
+        if folder.name == "cy":
+            raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+        return real(folder, assignment)
+
+    monkeypatch.setattr(submissions, "_student_folder", failing)
+    students, notes = collect_students(tmp_path / "class", A1.name)
+    assert [(s.student_id, s.problem) for s in students] == [
+        ("ada", None),
+        ("ben", "could not read the submission: Permission denied"),
+        ("cy", "could not read the submission: UnicodeDecodeError: 'utf-8' codec can't decode byte 0xff "
+               "in position 0: invalid start byte")]
+    assert students[0].files == ["a1_arithmetic.ipynb"] and notes == []
+
+
+def test_a_read_error_half_way_is_a_problem_not_an_exception():
+    # /proc/self/mem opens as a regular file and fails with EIO when read at offset 0
+    assert isolation.read_regular_file("/proc/self/mem", 100) == (b"", "unreadable: Input/output error")
+
+
+def test_a_submission_that_fails_to_be_packed_is_an_error_row_and_the_others_are_graded(tmp_path, monkeypatch):
+    """The batch's sending loop, with a pool that grades at once: one student's files failing
+    to be read when sent (pack) makes that student's row an error, and the batch goes on."""
+    from concurrent.futures import Future
+
+    from course_utils.grading import batch
+    from course_utils.grading.parcel import TRANSIENT, Grading
+
+    class GradesAtOnce:
+        capacity, stopping = 1, False
+
+        def submit(self, parcel, grading):
+            future = Future()
+            future.set_result({"record": {"student_id": parcel.student_id, "status": "ok", "score": 1.0,
+                                          "max_score": 1.0, "message": "", "tests": []}})
+            return future
+
+        def wait(self, pending, timeout):
+            return set(pending), set()
+
+        def outcome(self, future):
+            return future.result()
+
+        def stop(self, pending):
+            raise AssertionError("nothing interrupted the batch")
+
+    real = batch.pack
+    monkeypatch.setattr(batch, "pack", lambda student: (_ for _ in ()).throw(OSError(5, "Input/output error"))
+                        if student.student_id == "ben" else real(student))
+    students = [batch.Student(name, tmp_path / name) for name in ("ada", "ben", "cy")]
+    for student in students:
+        student.folder.mkdir()
+    out = tmp_path / "out"
+    batch._make_out(out)
+    records: dict = {}
+    grading = Grading(A1.name, 1.0, {}, "none", 60, "none")
+    batch._grade_all(students, GradesAtOnce(), grading, out, records, progress=False)
+    assert {s: (r["status"], r["score"]) for s, r in records.items()} == {
+        "ada": ("ok", 1.0), "ben": ("error", 0.0), "cy": ("ok", 1.0)}
+    assert records["ben"]["message"] == "could not grade: OSError: [Errno 5] Input/output error"
+    assert records["ben"][TRANSIENT] and not (out / "results" / "ben.json").exists()  # graded again next time

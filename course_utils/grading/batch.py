@@ -4,11 +4,11 @@
 "submitted" layout for one assignment; ``<student>/<assignment>/`` is accepted
 too), or a zip of such a folder. For every student the batch
 
-1. reads the student's regular files (``lstat``, never through a link,
+1. reads the student's regular files (:mod:`.submissions`: never through a link,
    size-capped; odd names escaped, files that would shadow a module the tests
-   import left out) and copies them into a private nbgrader course directory
-   built from a template (source, release and gradebook generated once per run
-   from ``solutions/``);
+   import left out; a class zip unpacked safely) and copies them into a private
+   nbgrader course directory built from a template (source, release and gradebook
+   generated once per run from ``solutions/``);
 2. runs :mod:`.worker` in its own process (:func:`.parcel.grade_parcel`, the
    submission's files handed over as bytes; the worker forked from a warm server,
    :mod:`.launch`), ``--jobs`` at a time (or on a Dask cluster's workers,
@@ -33,23 +33,19 @@ what was graded is kept and the temporary folders are removed.
 
 from __future__ import annotations
 
-import ast
-import contextlib
 import hashlib
 import importlib.metadata
 import json
 import os
 import queue
-import re
 import shutil
 import signal
 import sys
 import tempfile
 import threading
-import zipfile
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import course_utils
@@ -71,12 +67,10 @@ from course_utils.grading.isolation import (
     budget,
     detect_sandbox,
     read_regular_file,
-    shown_name,
 )
 from course_utils.grading.parcel import (  # GradersLost, UsageError, _error_record: also the batch's API
     FINGERPRINTED,
     KEPT,
-    MAX_FILE_BYTES,
     TRANSIENT,
     GradersLost,
     Grading,
@@ -86,186 +80,7 @@ from course_utils.grading.parcel import (  # GradersLost, UsageError, _error_rec
     _Running,
     grade_parcel,
 )
-
-STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}")
-MAX_SUBMISSION_BYTES = 500 * 1024 ** 2  # and so is everything after this much per student
-MAX_ZIP_BYTES = 4 * 1024 ** 3           # uncompressed size of a class zip
-SKIPPED_FOLDERS = ("__MACOSX",)
-#: Modules a submission may never shadow, besides those the assignment's notebooks import.
-ALWAYS_IMPORTED = ("course_utils", "nbgrader", "IPython", "ipykernel")
-
-
-@dataclass
-class Student:
-    """One student's folder in SUBMISSIONS."""
-
-    student_id: str
-    folder: Path
-    problem: str | None = None                # why it cannot be graded at all
-    fingerprint: str = ""
-    files: list[str] = field(default_factory=list)   # relative paths of the regular files taken
-    left_out: list[str] = field(default_factory=list)
-
-
-# ----------------------------------------------------------------------------- submissions
-def extract_zip(archive: Path, dest: Path) -> dict[str, list[str]]:
-    """Unpack a class zip safely: no absolute paths, no ``..``, no links, bounded size.
-
-    A member that cannot be unpacked (a damaged or encrypted entry, a name too long for
-    the file system, a file where a folder is) is skipped; returns, per top-level
-    folder, notes on what was skipped.
-    """
-    try:
-        zf = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise UsageError(f"{archive} is not a valid zip file: {exc}") from None
-    skipped: dict[str, list[str]] = {}
-    total = 0
-    with zf:
-        for info in zf.infolist():
-            name = info.filename.replace("\\", "/")
-            parts = [p for p in name.split("/") if p not in ("", ".")]
-            is_link = (info.external_attr >> 16) & 0o170000 == 0o120000
-            if info.is_dir() or is_link or not parts or ".." in parts or name.startswith("/"):
-                continue
-            owner = parts[0]
-            total += info.file_size
-            if total > MAX_ZIP_BYTES:
-                skipped.setdefault(owner, []).append(f"{shown_name(name)} (the zip unpacks to more than "
-                                                     f"{MAX_ZIP_BYTES // 1024 ** 3} GB)")
-                continue
-            target = dest.joinpath(*parts)
-            try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with zf.open(info) as src, open(target, "xb") as out:
-                    shutil.copyfileobj(src, out)
-            except (OSError, zipfile.BadZipFile, NotImplementedError, RuntimeError, ValueError) as exc:
-                if not isinstance(exc, FileExistsError):  # on a clash, the member unpacked first stays
-                    with contextlib.suppress(OSError):
-                        target.unlink()  # never half a file: a damaged member fails at its end
-                why = exc.strerror if isinstance(exc, OSError) and exc.strerror else f"{type(exc).__name__}: {exc}"
-                skipped.setdefault(owner, []).append(f"{shown_name(name)} (not unpacked: {why})")
-    return skipped
-
-
-def _visible(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if not p.name.startswith(".") and p.name not in SKIPPED_FOLDERS)
-
-
-def _is_dir(path: Path) -> bool:
-    return path.is_dir() and not path.is_symlink()
-
-
-def submissions_root(path: Path, assignment: str) -> Path:
-    """The folder whose sub-folders are the students (descending through wrapper folders,
-    but not into a lone student's folder in nbgrader's ``<student>/<assignment>/`` layout)."""
-    while True:
-        entries = _visible(path)
-        if len(entries) != 1 or not _is_dir(entries[0]):
-            return path
-        only = entries[0]
-        if any(only.glob("*.ipynb")) or _is_dir(only / assignment):
-            return path
-        path = only
-
-
-def _student_folder(folder: Path, assignment: str) -> Path:
-    nested = folder / assignment
-    if _is_dir(nested) and not any(folder.glob("*.ipynb")):
-        return nested
-    return folder
-
-
-def imported_modules(notebooks: list[Path]) -> set[str]:
-    """Top-level names a submission's files must not take: the modules the code cells of
-    ``notebooks`` import, and every module of the standard library and of the installed
-    packages (which those import in turn)."""
-    import nbformat
-
-    names = set(ALWAYS_IMPORTED) | set(sys.stdlib_module_names) | set(importlib.metadata.packages_distributions())
-    for path in notebooks:
-        for cell in nbformat.read(path, as_version=4).cells:
-            if cell.cell_type != "code":
-                continue
-            source = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
-            try:
-                tree = ast.parse(source)
-            except SyntaxError:
-                continue
-            for node in ast.walk(tree):
-                if isinstance(node, ast.Import):
-                    names.update(alias.name.split(".")[0] for alias in node.names)
-                elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                    names.add(node.module.split(".")[0])
-    return names
-
-
-def _digest_files(student: Student, modules: set[str]) -> None:
-    """Take the student's regular files (never through a link) and hash them."""
-    digest = hashlib.sha256()
-    budget_left = MAX_SUBMISSION_BYTES
-    shadowing: set[str] = set()
-    for folder, dirs, files in os.walk(student.folder, followlinks=False):
-        rel_dir = os.path.relpath(folder, student.folder)
-        dirs.sort()
-        for name in list(dirs):
-            rel = os.path.normpath(os.path.join(rel_dir, name))
-            hidden = name.startswith(".") or name == "__pycache__"
-            if hidden or os.path.islink(os.path.join(folder, name)):
-                dirs.remove(name)
-                if not hidden:
-                    student.left_out.append(f"{shown_name(rel)} (a link)")
-            elif rel_dir == "." and name in modules:
-                dirs.remove(name)
-                shadowing.add(name)
-        for name in sorted(files):
-            rel = os.path.normpath(os.path.join(rel_dir, name))
-            if name.startswith(".") or name.endswith((".pyc", ".pyo")):
-                continue
-            if rel_dir == "." and name.endswith(".py") and name[:-3] in modules:
-                shadowing.add(name)
-                continue
-            data, problem = read_regular_file(os.path.join(folder, name), min(MAX_FILE_BYTES, budget_left))
-            if problem:
-                student.left_out.append(f"{shown_name(rel)} ({problem})")
-                continue
-            budget_left -= len(data)
-            student.files.append(rel)
-            digest.update(os.fsencode(rel) + b"\0" + hashlib.sha256(data).digest())
-    if shadowing:
-        student.left_out.append(", ".join(sorted(shown_name(n) for n in shadowing))
-                                + " (named like a module the tests import: the installed one is used)")
-    student.fingerprint = digest.hexdigest()
-
-
-def collect_students(root: Path, assignment: str, modules: set[str] = frozenset(ALWAYS_IMPORTED),
-                     zip_notes: dict[str, list[str]] | None = None) -> tuple[list[Student], list[str]]:
-    """The students under ``root`` and notes on anything ignored there. A folder that
-    cannot be read becomes a student with a ``problem``, never an exception."""
-    students, notes = [], []
-    taken: set[str] = set()
-    for entry in _visible(root):
-        name = shown_name(entry.name)
-        while name in taken:  # two odd names that escape alike still get a row each
-            name += "_"
-        taken.add(name)
-        if entry.is_symlink() or not entry.is_dir():
-            notes.append(f"ignored {name}: not a student folder")
-            continue
-        if not STUDENT_ID.fullmatch(entry.name):
-            student = Student(name, entry)
-            student.problem = (f"folder name {name!r} is not a usable student id "
-                               "(letters, digits, and _ . @ - only): rename the folder and grade again")
-            students.append(student)
-            continue
-        student = Student(entry.name, _student_folder(entry, assignment))
-        student.left_out += (zip_notes or {}).get(entry.name, [])
-        try:
-            _digest_files(student, set(modules))
-        except OSError as exc:
-            student.problem = f"could not read the submission: {exc.strerror or exc}"
-        students.append(student)
-    return students, notes
+from course_utils.grading.submissions import Student, discover, pack  # Student: also the batch's API
 
 
 # ----------------------------------------------------------------------------- fingerprints
@@ -294,19 +109,6 @@ def grader_fingerprint(assignment: Assignment, limits: Limits, sandbox: str, fee
     for path in sorted(package.rglob("*.py")):  # the checks, the ops and the grader itself
         digest.update(path.relative_to(package).as_posix().encode() + path.read_bytes())
     return digest.hexdigest()
-
-
-# ----------------------------------------------------------------------------- one student
-def pack(student: Student) -> Parcel:
-    """The student's regular files as bytes (read without following links)."""
-    parcel = Parcel(student.student_id)
-    for rel in student.files:
-        data, problem = read_regular_file(student.folder / rel, MAX_FILE_BYTES)
-        if problem:  # changed since it was looked at
-            student.left_out.append(f"{shown_name(rel)} ({problem})")
-            continue
-        parcel.files[rel] = data
-    return parcel
 
 
 # ----------------------------------------------------------------------------- the batch
@@ -402,48 +204,18 @@ def grade_batch(assignment: Assignment, submissions: Path, out: Path, *, jobs: i
     if not submissions.exists():
         raise UsageError(f"{submissions} does not exist")
     kind = detect_sandbox(sandbox, log=log)
-    if cluster:
-        from course_utils.grading.cluster import ClusterPool
-
-        pool = ClusterPool(cluster, log=log)  # an unusable address fails here, before OUT is touched
-    else:
-        pool = LocalPool(jobs)
-    stack = contextlib.ExitStack()
-    stack.callback(pool.close)
+    pool = _pool(jobs, cluster, log)  # an unusable cluster address fails here, before OUT is touched
     restore = _stop_on_sigterm()
     work = Path(tempfile.mkdtemp(prefix="course-grade-", dir=work_dir))
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        for sub in ("results", "feedback", "autograded", "logs"):
-            (out / sub).mkdir(exist_ok=True)
-        zip_notes: dict[str, list[str]] = {}
-        if submissions.is_file():
-            unpacked = work / "unpacked"
-            zip_notes = extract_zip(submissions, unpacked)
-            submissions = unpacked
-        root = submissions_root(submissions, assignment.name)
+        _make_out(out)
+        students, notes = discover(submissions, assignment, work / "unpacked")
         template, max_score = _template(work, assignment, log)
         pool.start(template, work)
-        source_notebooks = [template / "source" / assignment.name / f"{nb}.ipynb" for nb in assignment.notebooks]
-        students, notes = collect_students(root, assignment.name, imported_modules(source_notebooks), zip_notes)
-        if not students:
-            raise UsageError(f"no student folders in {submissions}")
         grader = grader_fingerprint(assignment, limits, kind, feedback)
-        n_cells = sum(len(json.loads(p.read_text())["cells"]) for p in source_notebooks)
-
-        records: dict[str, dict] = {}
-        todo: list[Student] = []
-        for student in students:
-            if student.problem:
-                records[student.student_id] = _error_record(student, assignment.name, max_score, student.problem)
-                continue
-            student.fingerprint = hashlib.sha256((grader + student.fingerprint).encode()).hexdigest()
-            cached = _load_result(out, student)
-            if cached is not None and not force:
-                records[student.student_id] = cached
-            else:
-                todo.append(student)
-        reused = sorted(set(records) - {s.student_id for s in students if s.problem})
+        n_cells = sum(len(json.loads((template / "source" / assignment.name / f"{nb}.ipynb").read_text())["cells"])
+                      for nb in assignment.notebooks)
+        records, todo, reused = _sort_out(students, out, grader, force, assignment.name, max_score)
         reference = None
         if todo and not limits.budget_seconds:
             reference = _reference_seconds(assignment, work, out, max_score, limits, kind, grader, n_cells,
@@ -453,54 +225,106 @@ def grade_batch(assignment: Assignment, submissions: Path, out: Path, *, jobs: i
             f"{len(reused)} unchanged since the last run; sandbox: {kind}; {pool.describe()}; "
             f"budget: {deadline} s per submission")
         grading = Grading(assignment.name, max_score, asdict(limits), kind, deadline, feedback)
-
-        def one(student: Student, future) -> dict:
-            try:
-                return finish(student, pool.outcome(future), out)
-            except GradersLost:
-                raise
-            except Exception as exc:  # a broken student folder must not stop the batch
-                return _error_record(student, assignment.name, max_score,
-                                     f"could not grade: {type(exc).__name__}: {exc}", transient=True)
-
-        bar = _progress(len(todo), assignment.name, progress)
-        waiting = list(reversed(todo))
-        sent: dict = {}
-        pending: set = set()
         try:
-            while waiting or pending:
-                # a submission is read when it is sent, and only a few wait at a time
-                while waiting and len(pending) < 2 * pool.capacity:
-                    student = waiting.pop()
-                    future = pool.submit(pack(student), grading)
-                    sent[future] = student
-                    pending.add(future)
-                done, pending = pool.wait(pending, 0.5)
-                for future in done:
-                    record = one(sent.pop(future), future)
-                    if pool.stopping:
-                        continue
-                    records[record["student_id"]] = record
-                    if bar is not None:
-                        where = f" on {record['worker']}" if record.get("worker") else ""
-                        bar.set_postfix_str(f"{record['student_id']}: {record['status']}{where}")
-                        bar.update()
+            _grade_all(todo, pool, grading, out, records, progress)
         except BaseException:
-            pool.stop(pending)
             _write_gradebook(out, [records[s.student_id] for s in students if s.student_id in records])
             raise
-        finally:
-            if bar is not None:
-                bar.close()
-
         ordered = [records[s.student_id] for s in students]
         csv_path = _write_gradebook(out, ordered)
         return BatchReport(ordered, sorted(s.student_id for s in todo), reused, notes, csv_path,
                            deadline, reference)
     finally:
-        stack.close()
+        pool.close()
         restore()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _pool(jobs: int, cluster: str | None, log: Callable[[str], None]):
+    if cluster:
+        from course_utils.grading.cluster import ClusterPool
+
+        return ClusterPool(cluster, log=log)
+    return LocalPool(jobs)
+
+
+def _make_out(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for sub in ("results", "feedback", "autograded", "logs"):
+        (out / sub).mkdir(exist_ok=True)
+
+
+def _sort_out(students: list[Student], out: Path, grader: str, force: bool, assignment: str,
+              max_score: float) -> tuple[dict[str, dict], list[Student], list[str]]:
+    """``(records, todo, reused)``: the error rows of students who cannot be graded and the
+    earlier results that still hold (fingerprints completed with ``grader``), the students
+    left to grade, and the ids of those whose result was reused."""
+    records: dict[str, dict] = {}
+    todo: list[Student] = []
+    for student in students:
+        if student.problem:
+            records[student.student_id] = _error_record(student, assignment, max_score, student.problem)
+            continue
+        student.fingerprint = hashlib.sha256((grader + student.fingerprint).encode()).hexdigest()
+        cached = _load_result(out, student)
+        if cached is not None and not force:
+            records[student.student_id] = cached
+        else:
+            todo.append(student)
+    reused = sorted(set(records) - {s.student_id for s in students if s.problem})
+    return records, todo, reused
+
+
+def _grade_all(todo: list[Student], pool, grading: Grading, out: Path, records: dict[str, dict],
+               progress: bool) -> None:
+    """Grade ``todo`` on ``pool``, each record into ``records`` as it comes; a submission is
+    read when it is sent, and only a few wait at a time. Interrupted, the pool stops."""
+    bar = _progress(len(todo), grading.assignment, progress)
+    waiting = list(reversed(todo))
+    sent: dict = {}
+    pending: set = set()
+    try:
+        while waiting or pending:
+            while waiting and len(pending) < 2 * pool.capacity:
+                student = waiting.pop()
+                try:
+                    parcel = pack(student)
+                except Exception as exc:  # a file that fails to read must not stop the batch
+                    records[student.student_id] = _could_not_grade(student, grading, exc)
+                    continue
+                future = pool.submit(parcel, grading)
+                sent[future] = student
+                pending.add(future)
+            done, pending = pool.wait(pending, 0.5)
+            for future in done:
+                record = _finish_one(sent.pop(future), future, pool, grading, out)
+                if pool.stopping:
+                    continue
+                records[record["student_id"]] = record
+                if bar is not None:
+                    where = f" on {record['worker']}" if record.get("worker") else ""
+                    bar.set_postfix_str(f"{record['student_id']}: {record['status']}{where}")
+                    bar.update()
+    except BaseException:
+        pool.stop(pending)
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _finish_one(student: Student, future, pool, grading: Grading, out: Path) -> dict:
+    try:
+        return finish(student, pool.outcome(future), out)
+    except GradersLost:
+        raise
+    except Exception as exc:  # a broken student folder must not stop the batch
+        return _could_not_grade(student, grading, exc)
+
+
+def _could_not_grade(student: Student, grading: Grading, exc: Exception) -> dict:
+    return _error_record(student, grading.assignment, grading.max_score,
+                         f"could not grade: {type(exc).__name__}: {exc}", transient=True)
 
 
 def _write_gradebook(out: Path, records: list[dict]) -> Path:

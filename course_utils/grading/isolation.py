@@ -304,23 +304,29 @@ def read_regular_file(path: str | os.PathLike, max_bytes: int) -> tuple[bytes, s
             return b"", "a link"
         return b"", f"unreadable: {exc.strerror}"
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            return b"", "not a regular file"
-        if info.st_size > max_bytes:
-            return b"", f"{info.st_size / 1024 ** 2:.0f} MB, over the size limit"
-        chunks, total = [], 0
-        while True:
-            chunk = os.read(fd, 1 << 20)
-            if not chunk:
-                break
-            total += len(chunk)
-            if total > max_bytes:  # grew while being read
-                return b"", "over the size limit"
-            chunks.append(chunk)
-        return b"".join(chunks), None
+        return _read_open_file(fd, max_bytes)
+    except OSError as exc:  # an I/O error half-way, a file system that went away
+        return b"", f"unreadable: {exc.strerror or exc}"
     finally:
         os.close(fd)
+
+
+def _read_open_file(fd: int, max_bytes: int) -> tuple[bytes, str | None]:
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        return b"", "not a regular file"
+    if info.st_size > max_bytes:
+        return b"", f"{info.st_size / 1024 ** 2:.0f} MB, over the size limit"
+    chunks, total = [], 0
+    while True:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            break
+        total += len(chunk)
+        if total > max_bytes:  # grew while being read
+            return b"", "over the size limit"
+        chunks.append(chunk)
+    return b"".join(chunks), None
 
 
 def chown_tree(root: Path, uid: int) -> None:
