@@ -311,3 +311,119 @@ def test_numpy_only_follows_helper_functions():
     checks.check_numpy_only(namespace["honest"], "honest")
     with pytest.raises(CheckFailed, match="uses 'sig' from scipy.signal"):
         checks.check_numpy_only(namespace["forward"], "forward")
+
+
+# ----------------------------------------------------------------------------- H4: nothing to copy
+# A student's function may look at the frames that called it. The reference answer must not be
+# there when it runs: these answers copy whatever the callers hold that looks like the answer
+# (an array of the right shape, a tuple of gradients, a receptive-field row), and else answer
+# zeros. Every one of them must fail.
+def _from_the_callers(shapes, mine):
+    """The first array of ``shapes[0]`` (one shape) or tuple/list of arrays of ``shapes`` among
+    the local variables of the calling frames (or inside their tuples, lists and dicts), other
+    than the student's own arrays ``mine``."""
+    import sys
+
+    def inside(value, depth=0):
+        yield value
+        if depth < 2 and type(value) in (tuple, list, dict):
+            for item in (value.values() if type(value) is dict else value):
+                yield from inside(item, depth + 1)
+
+    def own(a):
+        return any(a is m or (a.shape == m.shape and np.array_equal(a, m)) for m in mine)
+
+    def fits(c):
+        if len(shapes) == 1:
+            return isinstance(c, np.ndarray) and c.shape == shapes[0] and not own(c)
+        return type(c) in (tuple, list) and len(c) == len(shapes) and all(
+            isinstance(a, np.ndarray) and a.shape == s and not own(a) for a, s in zip(c, shapes))
+
+    frame = sys._getframe(2)
+    while frame is not None:
+        for value in list(frame.f_locals.values()):
+            for candidate in inside(value):
+                if fits(candidate):
+                    return candidate
+        frame = frame.f_back
+    return None
+
+
+def snooping_conv_forward(x, w, b, stride=1, pad=0):
+    out, cache = conv_forward(x, w, b, stride, pad)  # for the shape only
+    found = _from_the_callers([out.shape], [x, w, b])
+    return (np.zeros_like(out) if found is None else found), cache
+
+
+def snooping_maxpool_forward(x, pool, stride):
+    out, cache = maxpool_forward(x, pool, stride)
+    found = _from_the_callers([out.shape], [x])
+    return (np.zeros_like(out) if found is None else found), cache
+
+
+def snooping_batchnorm_forward(x, gamma, beta, eps):
+    out, cache = batchnorm_forward(x, gamma, beta, eps)
+    found = _from_the_callers([out.shape], [x, gamma, beta])
+    return (np.zeros_like(out) if found is None else found), cache
+
+
+def snooping_conv_backward(dout, cache):
+    x, w, _, _ = cache
+    found = _from_the_callers([x.shape, w.shape, (w.shape[-1],)], [x, w, dout])
+    return tuple(found) if found is not None else (np.zeros_like(x), np.zeros_like(w), np.zeros(w.shape[-1]))
+
+
+def snooping_maxpool_backward(dout, cache):
+    x = cache[0]
+    found = _from_the_callers([x.shape], [x, dout])
+    return np.zeros_like(x) if found is None else found
+
+
+def snooping_batchnorm_backward(dout, cache):
+    x_hat, gamma, var, _ = cache
+    found = _from_the_callers([x_hat.shape, gamma.shape, gamma.shape], [x_hat, gamma, var, dout])
+    return tuple(found) if found is not None else (np.zeros_like(x_hat), np.zeros_like(gamma), np.zeros_like(gamma))
+
+
+def snooping_rf_step(previous, k, s=1, p=0, d=1):
+    import sys
+
+    frame = sys._getframe(1)
+    while frame is not None:
+        for value in list(frame.f_locals.values()):
+            if type(value) is dict and {"n_out", "jump", "rf", "start"} <= set(value):
+                return value["n_out"], value["jump"], value["rf"], value["start"]
+        frame = frame.f_back
+    return 0, 0, 0, 0.0
+
+
+@pytest.mark.parametrize("check,args", [
+    (checks.check_conv_forward, (snooping_conv_forward, CONV_CASES)),
+    (checks.check_maxpool_forward, (snooping_maxpool_forward, POOL_CASES)),
+    (checks.check_batchnorm_forward, (snooping_batchnorm_forward, BN_SHAPES)),
+    (checks.check_conv_backward, (conv_forward, snooping_conv_backward, CONV_CASES)),
+    (checks.check_maxpool_backward, (maxpool_forward, snooping_maxpool_backward, POOL_CASES)),
+    (checks.check_batchnorm_backward, (batchnorm_forward, snooping_batchnorm_backward, BN_SHAPES)),
+    (checks.check_rf_step_fn, (snooping_rf_step, [(["conv3p1", "conv3d2p2", "pool2", "conv7s2p3"], 32)])),
+], ids=lambda v: getattr(v, "__name__", None))
+def test_no_reference_answer_sits_in_a_frame_the_students_code_can_read(check, args):
+    with pytest.raises(CheckFailed):
+        check(*args)
+
+
+def test_the_frame_snooper_finds_a_reference_computed_before_the_call():
+    """The positive control of the test above: with the answer in the caller's frame, the
+    snooping answers pass."""
+    from course_utils.ops import conv2d_backward, conv2d_forward
+
+    def careless_check(forward, backward, case):
+        rng = np.random.default_rng(0)
+        x, w, b = rng.standard_normal(case["x"]), rng.standard_normal(case["w"]), rng.standard_normal(case["w"][-1])
+        expected, ref_cache = conv2d_forward(x, w, b, stride=case["stride"], padding=case["pad"])
+        out, cache = forward(x.copy(), w.copy(), b.copy(), case["stride"], case["pad"])
+        dout = rng.standard_normal(expected.shape)
+        grads_expected = conv2d_backward(dout, ref_cache)
+        grads = backward(dout.copy(), cache)
+        return out is expected and all(g is e for g, e in zip(grads, grads_expected))
+
+    assert careless_check(snooping_conv_forward, snooping_conv_backward, CONV_CASES[0])

@@ -89,13 +89,18 @@ def _rf_rows(layers: Sequence[Any], input_size: int) -> list[dict[str, Any]]:
     return table.to_dict("records")[1:]  # the input row is given
 
 
+def _one_per_layer(answer: Any, n: int, name: str, what: str) -> None:
+    """``answer`` must be a list (or tuple) of ``n`` entries: ``what`` names them in the message."""
+    if answer is None or answer is Ellipsis:
+        raise NotAttempted(name)
+    if type(answer) not in (list, tuple) or len(answer) != n:
+        raise CheckFailed(name, f"expected a list of {n} {what}; got {_describe(answer)}.")
+
+
 def check_sizes(answer: Any, layers: Sequence[str], input_size: int, name: str = "sizes") -> None:
     """``answer`` lists the output length after each layer of ``layers``."""
     rows = _rf_rows(layers, input_size)
-    if answer is None or answer is Ellipsis:
-        raise NotAttempted(name)
-    if type(answer) not in (list, tuple) or len(answer) != len(rows):
-        raise CheckFailed(name, f"expected a list of {len(rows)} lengths, one per layer; got {_describe(answer)}.")
+    _one_per_layer(answer, len(rows), name, "lengths, one per layer")
     for i, (got, row, case) in enumerate(zip(answer, rows, _geometry(layers, input_size))):
         check_equal(got, row["n_out"], f"{name}[{i}] after {layers[i]}", _size_hint(case))
     _passed(name, _count(len(rows), "layer"))
@@ -115,11 +120,7 @@ def check_rf_table(answer: Any, layers: Sequence[str], input_size: int, name: st
                    columns: Sequence[str] = ("n_out", "jump", "rf", "start")) -> None:
     """``answer``: one ``(n_out, jump, rf, start)`` tuple per layer (input row excluded)."""
     rows = _rf_rows(layers, input_size)
-    if answer is None or answer is Ellipsis:
-        raise NotAttempted(name)
-    if type(answer) not in (list, tuple) or len(answer) != len(rows):
-        raise CheckFailed(name, f"expected a list of {len(rows)} rows (one per layer, without the input); "
-                                f"got {_describe(answer)}.")
+    _one_per_layer(answer, len(rows), name, "rows (one per layer, without the input)")
     order = ("n_out", "jump", "rf", "start")
     for i, (got, row) in enumerate(zip(answer, rows)):
         where = f"{name}[{i}] ({layers[i]})"
@@ -133,12 +134,14 @@ def check_rf_table(answer: Any, layers: Sequence[str], input_size: int, name: st
 def check_rf_step_fn(fn: Callable[..., Any], chains: Iterable[tuple[Sequence[str], int]],
                      name: str = "rf_step") -> None:
     """``fn((n, jump, rf, start), k, s=1, p=0, d=1)`` applied layer by layer must
-    reproduce the receptive-field table of every chain of conv / pool tokens."""
+    reproduce the receptive-field table of every chain of conv / pool tokens. Each step's
+    reference row is worked out after the student's call."""
     chains = list(chains)
     for layers, size in chains:
         state: Any = (size, 1, 1, 0.0)
-        for case, row in zip(_geometry(layers, size), _rf_rows(layers, size)):
+        for j, case in enumerate(_geometry(layers, size)):
             got = call_student(fn, name, state, **case)
+            row = _rf_rows(layers[:j + 1], size)[-1]
             where = f"{name}({_describe(tuple(state))}, k={case['k']}, s={case['s']}, p={case['p']}, d={case['d']})"
             if type(got) not in (list, tuple) or len(got) != 4:
                 raise CheckFailed(name, f"{where} returned {_describe(got)}; expected a tuple (n, jump, rf, start).")
@@ -177,11 +180,7 @@ def check_param_counts(answer: Any, layers: Sequence[str], input_size: int, inpu
     from course_utils.params import parameter_table
 
     table = parameter_table(list(layers), input_size=input_size, input_channels=input_channels)
-    if answer is None or answer is Ellipsis:
-        raise NotAttempted(name)
-    if type(answer) not in (list, tuple) or len(answer) != len(table):
-        raise CheckFailed(name, f"expected a list of {len(table)} (trainable, non_trainable) pairs, "
-                                f"one per layer; got {_describe(answer)}.")
+    _one_per_layer(answer, len(table), name, "(trainable, non_trainable) pairs, one per layer")
     for i, (got, (_, row)) in enumerate(zip(answer, table.iterrows())):
         kind = "bn" if layers[i].startswith("bn") else "separable" if layers[i].startswith("sep") else "conv"
         hint = PARAM_HINTS[kind] if row["params"] else "pooling and activations have no parameters."

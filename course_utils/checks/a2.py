@@ -43,17 +43,24 @@ def _conv_inputs(case: dict[str, Any], seed: int) -> tuple[np.ndarray, np.ndarra
     return (rng.standard_normal(case["x"]), rng.standard_normal(case["w"]), rng.standard_normal(case["w"][-1]))
 
 
+def _conv_out_shape(case: dict[str, Any]) -> tuple[int, ...]:
+    from course_utils.arithmetic import conv_output_size
+
+    (n, h, w, _), (kh, kw, _, f) = case["x"], case["w"]
+    return n, conv_output_size(h, kh, case["stride"], case["pad"]), conv_output_size(w, kw, case["stride"], case["pad"]), f
+
+
 def _conv_cases(forward: Callable[..., Any], cases: list[dict[str, Any]], seed: int, name: str = "conv_forward"):
     """For each case: the inputs ``(x, w, b)``, the student's ``(out, cache)``, the reference
-    ``(out, cache)`` (computed after the student's call) and a description."""
+    ``(out, cache)`` as a function to call after the student's code has run, and a description."""
     from course_utils.ops import conv2d_forward
 
     for i, case in enumerate(cases):
         x, w, b = _conv_inputs(case, seed + i)
         student = _forward_output(call_student(forward, name, x.copy(), w.copy(), b.copy(), case["stride"],
                                                case["pad"]), name)
-        reference = conv2d_forward(x, w, b, stride=case["stride"], padding=case["pad"])
-        yield case, (x, w, b), student, reference, \
+        yield case, (x, w, b), student, \
+            (lambda x=x, w=w, b=b, case=case: conv2d_forward(x, w, b, stride=case["stride"], padding=case["pad"])), \
             f"x{case['x']}, w{case['w']}, stride={case['stride']}, pad={case['pad']}"
 
 
@@ -66,29 +73,45 @@ def check_conv_forward(fn: Callable[..., Any], cases: Iterable[dict[str, Any]], 
     check_numpy_only(fn, name)
     worst = 0.0
     cases = list(cases)
-    for _, _, (out, _), (expected, _), where in _conv_cases(fn, cases, seed, name):
+    for _, _, (out, _), reference, where in _conv_cases(fn, cases, seed, name):
+        expected = reference()[0]
         label = f"{name} out for {where}"
         check_shape(out, expected.shape, label, CONV_HINTS["shape"])
         worst = max(worst, check_array(out, expected, label, CONV_HINTS["values"]))
     _passed(name, f"{_count(len(cases), 'case')}, relative error {worst:.1e}")
 
 
-def _gradient_check(forward: Callable[..., Any], inputs: list[np.ndarray], dout: np.ndarray,
-                    grads: Sequence[np.ndarray], labels: Sequence[str], hints: Sequence[str],
-                    tol: float = 1e-6) -> float:
-    """Compare analytic gradients with centred differences of ``sum(forward(*inputs) * dout)``."""
+def _numerical_gradients(forward: Callable[..., Any], inputs: list[np.ndarray], dout: np.ndarray) -> list[np.ndarray]:
+    """Centred differences of ``sum(forward(*inputs) * dout)`` with respect to each input."""
     from course_utils.ops import numerical_gradient
 
-    worst = 0.0
-    for k, (grad, label, hint) in enumerate(zip(grads, labels, hints)):
+    numeric = []
+    for k in range(len(inputs)):
         def f(value: np.ndarray, k: int = k) -> np.ndarray:
             args = list(inputs)
             args[k] = value
             return forward(*args)
 
-        numeric = numerical_gradient(f, inputs[k].copy(), dout)
-        error = check_array(grad, numeric, f"{label} (numerical gradient)", hint, tol=tol)
-        worst = max(worst, error)
+        numeric.append(numerical_gradient(f, inputs[k].copy(), dout))
+    return numeric
+
+
+def _check_gradients(backward: Callable[..., Any], name: str, dout: np.ndarray, cache: Any,
+                     reference: Callable[[], Sequence[np.ndarray]], parts: Sequence[str], hints: dict[str, str],
+                     where: str, numerical: tuple[Callable[..., Any], list[np.ndarray]] | None = None) -> float:
+    """``backward(dout, cache)`` must return one gradient per name in ``parts``, equal to
+    ``reference()`` and, with ``numerical = (forward, inputs)``, to centred differences of the
+    student's own ``forward`` (its output only) at ``inputs``. The reference is computed
+    after every call of the student's code. Returns the largest relative error."""
+    grads = call_student(backward, name, dout.copy(), cache)
+    if type(grads) is not tuple or len(grads) != len(parts):
+        raise CheckFailed(name, f"should return ({', '.join(parts)}), got {_describe(grads)}.")
+    numeric = _numerical_gradients(numerical[0], numerical[1], dout) if numerical else []
+    worst = 0.0
+    for grad, ref, part in zip(grads, reference(), parts):
+        worst = max(worst, check_array(grad, ref, f"{name} {part} for {where}", hints[part], tol=1e-6))
+    for grad, num, part in zip(grads, numeric, parts):
+        worst = max(worst, check_array(grad, num, f"{name} {part} (numerical gradient)", hints[part], tol=1e-6))
     return worst
 
 
@@ -102,21 +125,15 @@ def check_conv_backward(forward: Callable[..., Any], backward: Callable[..., Any
     check_numpy_only(backward, name)
     worst = 0.0
     cases = list(cases)
-    for i, (case, (x, w, b), (_, cache), (ref_out, ref_cache), where) in enumerate(_conv_cases(forward, cases, seed)):
-        dout = _rng(seed + 100 + i).standard_normal(ref_out.shape)
-        grads = call_student(backward, name, dout.copy(), cache)
-        if type(grads) is not tuple or len(grads) != 3:
-            raise CheckFailed(name, f"should return (dx, dw, db), got {_describe(grads)}.")
-        expected = conv2d_backward(dout, ref_cache)
-        for grad, ref, part in zip(grads, expected, ("dx", "dw", "db")):
-            worst = max(worst, check_array(grad, ref, f"{name} {part} for {where}", CONV_HINTS[part], tol=1e-6))
-        if numerical and i == 0:
-            def student_out(x_: np.ndarray, w_: np.ndarray, b_: np.ndarray) -> np.ndarray:
-                return forward(x_, w_, b_, case["stride"], case["pad"])[0]
+    for i, (case, inputs, (_, cache), reference, where) in enumerate(_conv_cases(forward, cases, seed)):
+        dout = _rng(seed + 100 + i).standard_normal(_conv_out_shape(case))
 
-            worst = max(worst, _gradient_check(student_out, [x, w, b], dout, grads,
-                                               [f"{name} {p}" for p in ("dx", "dw", "db")],
-                                               [CONV_HINTS[p] for p in ("dx", "dw", "db")]))
+        def student_out(x_: np.ndarray, w_: np.ndarray, b_: np.ndarray, case: dict[str, Any] = case) -> np.ndarray:
+            return forward(x_, w_, b_, case["stride"], case["pad"])[0]
+
+        worst = max(worst, _check_gradients(
+            backward, name, dout, cache, lambda: conv2d_backward(dout, reference()[1]), ("dx", "dw", "db"),
+            CONV_HINTS, where, (student_out, list(inputs)) if numerical and i == 0 else None))
     _passed(name, f"{_count(len(cases), 'case')}, relative error {worst:.1e}")
 
 
@@ -130,16 +147,19 @@ POOL_HINTS = {
 
 def _pool_cases(forward: Callable[..., Any], cases: list[dict[str, Any]], seed: int):
     """For each case: the input (a permutation, so every window has one winner), the
-    reference ``(out, cache)``, the student's ``(out, cache)`` and a description."""
+    student's ``(out, cache)``, the reference ``(out, cache)`` as a function to call after
+    the student's code has run, the output's shape and a description."""
     from course_utils.ops import max_pool_forward
 
     for i, case in enumerate(cases):
         size = int(np.prod(case["x"]))
         x = _rng(seed + i).permutation(size).reshape(case["x"]).astype(np.float64) / size
-        reference = max_pool_forward(x, pool_size=case["pool"], stride=case["stride"])
         student = _forward_output(call_student(forward, "maxpool_forward", x.copy(), case["pool"], case["stride"]),
                                   "maxpool_forward")
-        yield reference, student, f"x{case['x']}, pool={case['pool']}, stride={case['stride']}"
+        n, h, w, c = case["x"]
+        out_shape = (n, (h - case["pool"]) // case["stride"] + 1, (w - case["pool"]) // case["stride"] + 1, c)
+        yield student, (lambda x=x, case=case: max_pool_forward(x, pool_size=case["pool"], stride=case["stride"])), \
+            out_shape, f"x{case['x']}, pool={case['pool']}, stride={case['stride']}"
 
 
 def check_maxpool_forward(fn: Callable[..., Any], cases: Iterable[dict[str, Any]], name: str = "maxpool_forward",
@@ -147,7 +167,8 @@ def check_maxpool_forward(fn: Callable[..., Any], cases: Iterable[dict[str, Any]
     """``fn(x, pool, stride) -> (out, cache)`` against :func:`course_utils.ops.max_pool_forward`."""
     check_numpy_only(fn, name)
     cases = list(cases)
-    for (expected, _), (out, _), where in _pool_cases(fn, cases, seed):
+    for (out, _), reference, _, where in _pool_cases(fn, cases, seed):
+        expected = reference()[0]
         check_shape(out, expected.shape, f"{name} out for {where}", POOL_HINTS["shape"])
         check_array(out, expected, f"{name} out for {where}", POOL_HINTS["values"])
     _passed(name, _count(len(cases), "case"))
@@ -161,10 +182,10 @@ def check_maxpool_backward(forward: Callable[..., Any], backward: Callable[..., 
 
     check_numpy_only(backward, name)
     cases = list(cases)
-    for i, ((ref_out, ref_cache), (_, cache), where) in enumerate(_pool_cases(forward, cases, seed)):
-        dout = _rng(seed + 100 + i).standard_normal(ref_out.shape)
+    for i, ((_, cache), reference, out_shape, where) in enumerate(_pool_cases(forward, cases, seed)):
+        dout = _rng(seed + 100 + i).standard_normal(out_shape)
         dx = call_student(backward, name, dout.copy(), cache)
-        check_array(dx, max_pool_backward(dout, ref_cache), f"{name} dx for {where}", POOL_HINTS["dx"])
+        check_array(dx, max_pool_backward(dout, reference()[1]), f"{name} dx for {where}", POOL_HINTS["dx"])
     _passed(name, _count(len(cases), "case"))
 
 
@@ -195,9 +216,9 @@ def check_batchnorm_forward(fn: Callable[..., Any], shapes: Iterable[tuple[int, 
     shapes = list(shapes)
     for i, shape in enumerate(shapes):
         x, gamma, beta = _bn_inputs(shape, seed + i)
-        expected, _ = batchnorm_forward(x, gamma, beta, epsilon=eps)
         out, _ = _forward_output(call_student(fn, name, x.copy(), gamma.copy(), beta.copy(), eps), name)
-        check_array(out, expected, f"{name} out for x{shape}", BN_HINTS["values"])
+        check_array(out, batchnorm_forward(x, gamma, beta, epsilon=eps)[0], f"{name} out for x{shape}",
+                    BN_HINTS["values"])
     _passed(name, _count(len(shapes), "shape"))
 
 
@@ -213,21 +234,16 @@ def check_batchnorm_backward(forward: Callable[..., Any], backward: Callable[...
     shapes = list(shapes)
     for i, shape in enumerate(shapes):
         x, gamma, beta = _bn_inputs(shape, seed + i)
-        ref_out, ref_cache = batchnorm_forward(x, gamma, beta, epsilon=eps)
-        dout = _rng(seed + 100 + i).standard_normal(ref_out.shape)
-        expected = batchnorm_backward(dout, ref_cache)
+        dout = _rng(seed + 100 + i).standard_normal(shape)
         _, cache = _forward_output(call_student(forward, "batchnorm_forward", x.copy(), gamma.copy(), beta.copy(),
                                                 eps), "batchnorm_forward")
-        grads = call_student(backward, name, dout.copy(), cache)
-        if type(grads) is not tuple or len(grads) != 3:
-            raise CheckFailed(name, f"should return (dx, dgamma, dbeta), got {_describe(grads)}.")
-        for grad, ref, part in zip(grads, expected, ("dx", "dgamma", "dbeta")):
-            worst = max(worst, check_array(grad, ref, f"{name} {part} for x{shape}", BN_HINTS[part], tol=1e-6))
-        if numerical and i == 0:
-            def student_out(x_: np.ndarray, g_: np.ndarray, b_: np.ndarray) -> np.ndarray:
-                return forward(x_, g_, b_, eps)[0]
 
-            worst = max(worst, _gradient_check(student_out, [x, gamma, beta], dout, grads,
-                                               [f"{name} {p}" for p in ("dx", "dgamma", "dbeta")],
-                                               [BN_HINTS[p] for p in ("dx", "dgamma", "dbeta")]))
+        def student_out(x_: np.ndarray, g_: np.ndarray, b_: np.ndarray) -> np.ndarray:
+            return forward(x_, g_, b_, eps)[0]
+
+        worst = max(worst, _check_gradients(
+            backward, name, dout, cache,
+            lambda: batchnorm_backward(dout, batchnorm_forward(x, gamma, beta, epsilon=eps)[1]),
+            ("dx", "dgamma", "dbeta"), BN_HINTS, f"x{shape}",
+            (student_out, [x, gamma, beta]) if numerical and i == 0 else None))
     _passed(name, f"{_count(len(shapes), 'shape')}, relative error {worst:.1e}")
