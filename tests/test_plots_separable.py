@@ -78,3 +78,12 @@ def test_accuracy_vs_params_draws_one_series_per_kind():
     assert list(series["separable"].get_xdata()) == [300, 900]
     assert ax.get_xscale() == "log" and "Fashion-MNIST" in ax.get_title()
     plt.close(fig)
+
+
+def test_a_figure_given_an_axis_draws_into_it_and_one_without_makes_its_own():
+    fig, (left, right) = plt.subplots(1, 2)
+    assert plots.separable.plot_conv_costs(16, 32, 3, ax=right) is fig
+    assert right.patches and not left.patches  # the bars are in the axis it was given
+    own = plots.separable.plot_conv_costs(16, 32, 3)
+    assert own is not fig and len(own.axes) == 1 and tuple(own.get_size_inches()) == (6, 3.2)
+    plt.close("all")

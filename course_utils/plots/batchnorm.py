@@ -17,7 +17,7 @@ from typing import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from course_utils.plots._axes import bare
+from course_utils.plots._axes import bare, figure_and_axis
 
 __all__ = [
     "plot_activation_drift",
@@ -127,10 +127,7 @@ def plot_bn_histograms(before: np.ndarray, after: np.ndarray, bins: int = 40, ax
 def plot_running_statistics(curves: Mapping[str, Sequence[float]], target: float | None = None,
                             ylabel: str = "moving mean", ax=None):
     """Moving averages (one curve per label) against the training step, with the value they should reach."""
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(6.5, 3.5))
-    else:
-        fig = ax.figure
+    fig, ax = figure_and_axis(ax, (6.5, 3.5))
     for label, values in curves.items():
         ax.plot(np.arange(1, len(values) + 1), values, label=label)
     if target is not None:

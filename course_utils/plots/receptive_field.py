@@ -30,7 +30,7 @@ from matplotlib.patches import Rectangle
 from course_utils import receptive_field as rfm
 from course_utils.plots.basics import output_size_equation
 from course_utils.spec import WINDOW_KINDS
-from course_utils.plots._axes import bare
+from course_utils.plots._axes import bare, figure_and_axis
 
 __all__ = [
     "SampleImage",
@@ -203,10 +203,7 @@ def plot_rf_stack(model_or_layers: Any, input_size: int, unit: int | None = None
         return float(a.start + i * a.jump)
 
     width = max(input_size, 6)
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(min(0.55 * width + 4.5, 16), 0.9 * len(levels) + 1.0))
-    else:
-        fig = ax.figure
+    fig, ax = figure_and_axis(ax, (min(0.55 * width + 4.5, 16), 0.9 * len(levels) + 1.0))
     padded = False
     for li, spec in enumerate(levels):
         a = analysis[spec.name].h
@@ -261,10 +258,7 @@ def plot_rf_boxes(image: Any, model_or_layers: Any = None, layers: Sequence[str]
     if layers is None:
         layers = [s.name for s in net if s.kind in WINDOW_KINDS]
     boxes = [(name, analysis.box(name, unit)) for name in layers]
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(5.2, 5.2))
-    else:
-        fig = ax.figure
+    fig, ax = figure_and_axis(ax, (5.2, 5.2))
     h, w = image.shape[:2]
     lo_r = min([-0.5] + [float(b[0]) - 0.5 for _, b in boxes])
     lo_c = min([-0.5] + [float(b[1]) - 0.5 for _, b in boxes])
@@ -307,10 +301,7 @@ def plot_rf_growth(stacks: dict[str, Any], input_size: int | tuple[int, int] | N
     Layers that keep the RF (activations, batch norm) are skipped, so the x axis
     counts convolution / pooling layers.
     """
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(7, 4))
-    else:
-        fig = ax.figure
+    fig, ax = figure_and_axis(ax, (7, 4))
     for label, layers in stacks.items():
         analysis = _chain(layers, input_size)
         specs = [s for s in analysis.network if s.kind == "input" or s.kind in WINDOW_KINDS]

@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from course_utils import params as course_params
-from course_utils.plots._axes import bare
+from course_utils.plots._axes import bare, figure_and_axis
 
 __all__ = [
     "plot_accuracy_vs_params",
@@ -71,10 +71,7 @@ def plot_channel_connectivity(c_in: int = 8, c_out: int = 8, groups: Sequence[in
 def plot_conv_costs(c_in: int, c_out: int, k: int, size: int = 32, use_bias: bool = False, ax=None):
     """Parameters and MACs (on a ``size x size`` output) of a standard vs a separable convolution."""
     comparison = course_params.compare_standard_vs_separable(c_in, c_out, k, use_bias=use_bias, size=size)
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(6, 3.2))
-    else:
-        fig = ax.figure
+    fig, ax = figure_and_axis(ax, (6, 3.2))
     labels = ["parameters", f"MACs ({size}x{size} output)"]
     standard = [comparison.standard, comparison.standard_macs]
     separable = [comparison.separable, comparison.separable_macs]
@@ -162,10 +159,7 @@ def plot_accuracy_vs_params(results: Sequence, group=lambda r: r.name.split()[0]
     ``results`` are :class:`course_utils.experiments.RunResult`; by default a run's group is
     the first word of its name (``"standard w16"`` -> ``"standard"``).
     """
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(6.5, 4))
-    else:
-        fig = ax.figure
+    fig, ax = figure_and_axis(ax, (6.5, 4))
     groups: dict[str, list] = {}
     for r in results:
         groups.setdefault(group(r), []).append(r)
