@@ -2,10 +2,12 @@
 
 * No ``assert`` statement in ``course_utils``: a check must decide a student's
   result under ``python -O`` too (asserts are removed there).
-* One Keras interpreter: only ``course_utils/spec.py`` reads Keras layer objects'
-  internals. Statically, no other module imports ``keras.src`` or names a private
-  Keras attribute; at run time, the layer lists of Keras models (``.layers``,
-  ``_flatten_layers``) are read by spec alone while the other modules (receptive
+* One Keras interpreter: only ``course_utils/spec_keras.py`` (the Keras walker behind
+  ``course_utils.spec``) reads Keras layer objects' internals. Statically, no other module
+  (the other spec modules and the test fixtures included) imports ``keras.src`` or names
+  a private Keras attribute, and no other spec module imports Keras at all; at run time,
+  the layer lists of Keras models (``.layers``, ``_flatten_layers``) are read by
+  spec_keras alone while the other modules (receptive
   field measurement, parameter tables, convolutionalize, the training probe and the
   A3 rules) do their work.
 """
@@ -75,17 +77,36 @@ def _keras_internals(name, tree):
             yield node.lineno, node.value
 
 
+KERAS_READER = "course_utils/spec_keras.py"
+#: The modules of the layer specs: spec.py re-exports what the others define.
+SPEC_MODULES = ("course_utils/spec.py", "course_utils/spec_core.py", "course_utils/spec_lists.py", KERAS_READER)
+
+
 def test_only_spec_touches_keras_internals():
     found = []
     for name, tree in [*_modules(), *_modules(FIXTURES)]:
-        if name == "course_utils/spec.py":
+        if name == KERAS_READER:
             continue
         for line, what in _keras_internals(name, tree):
             if not any(name == m and what.startswith(w) for m, w in KERAS_SRC_ALLOWED):
                 found.append(f"{name}:{line} {what}")
     assert not found, f"go through course_utils.spec's Keras access functions instead: {found}"
-    spec_tree = dict(_modules())["course_utils/spec.py"]
+    spec_tree = dict(_modules())[KERAS_READER]
     assert any(True for _ in _keras_internals("spec", spec_tree))  # the scan sees what it looks for
+
+
+def test_of_the_spec_modules_only_the_keras_reader_imports_keras():
+    modules = dict(_modules())
+    assert set(SPEC_MODULES) == {n for n in modules if n.startswith("course_utils/spec")}, "a new spec module?"
+
+    def keras_imports(tree):
+        return [node.lineno for node in ast.walk(tree)
+                if (isinstance(node, ast.Import) and any(a.name.split(".")[0] == "keras" for a in node.names))
+                or (isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "keras")]
+
+    found = {name: keras_imports(modules[name]) for name in SPEC_MODULES if name != KERAS_READER}
+    assert not any(found.values()), f"only {KERAS_READER} reads Keras: {found}"
+    assert keras_imports(modules[KERAS_READER])  # the scan sees what it looks for
 
 
 @pytest.fixture
@@ -147,7 +168,7 @@ def test_only_spec_reads_the_layers_of_keras_models(keras, layer_list_readers):
     callback = probe.callback()
     callback.set_model(model)
     callback.on_train_begin()
-    assert layer_list_readers == {"course_utils.spec"}, layer_list_readers
+    assert layer_list_readers == {"course_utils.spec_keras"}, layer_list_readers
 
 
 # ----------------------------------------------------------------------------- modules with one job

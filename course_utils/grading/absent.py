@@ -30,7 +30,8 @@ REFERENCE_CODE: dict[str, tuple[str, str, tuple[str, ...]]] = {
     # A3's network is the student's; its size and receptive-field table is worked out by hand.
     "a3_depthwise": ("A3", "the output sizes and receptive fields of your network",
                      ("course_utils.grading.a3", "course_utils.receptive_field", "course_utils.rf_probe",
-                      "course_utils.spec", "course_utils.arithmetic")),
+                      "course_utils.spec", "course_utils.spec_core", "course_utils.spec_lists",
+                      "course_utils.spec_keras", "course_utils.arithmetic")),
 }
 
 #: The messages of the imports refused in this process (the grader quotes the last one).
