@@ -58,13 +58,17 @@ __all__ = [
     "MAX_PARAMS", "MAX_EPOCHS", "VAL_SIZE", "TOLERANCE", "DROPOUT_RANGE", "FLOORS",
     "all_layers", "forbidden_layers", "check_separable_only", "check_params", "check_bn_dropout",
     "expected_rf_rows", "check_rf_table", "check_run", "check_beats_base", "validation_subset",
-    "given_names", "judging", "RUNS", "run_files", "snapshot_runs", "prefetch_base",
+    "QUICK_VAL_SIZE", "VAL_SEED", "given_names", "judging", "RUNS", "run_files", "snapshot_runs", "prefetch_base",
 ]
 
 MAX_PARAMS = 100_000
 MAX_EPOCHS = 50
-#: Validation images the grader evaluates the weights on: the whole test split (None).
+#: Test images the grader evaluates the weights on: the whole test split (None); in quick
+#: mode (the grader's ``--quick``, for trying the grader and for the tests) a sample of
+#: ``QUICK_VAL_SIZE`` of them, drawn with the grader's seed ``VAL_SEED``.
 VAL_SIZE = None
+QUICK_VAL_SIZE = 2_000
+VAL_SEED = 13
 #: Largest gap between the history's best validation accuracy and the submitted weights'
 #: accuracy on the grader's images (a history validated on 2,000 of them is within about
 #: four standard errors of the whole split).
@@ -334,17 +338,25 @@ def prefetch_base(folder: str | Path, dataset: str) -> concurrent.futures.Future
     return future
 
 
-_VAL_CACHE: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
+_VAL_CACHE: dict[tuple[str, int | None], tuple[np.ndarray, np.ndarray]] = {}
 
 
-def validation_subset(dataset: str, size: int | None = VAL_SIZE) -> tuple[np.ndarray, np.ndarray]:
-    """The first ``size`` images of the validation (test) split, scaled to [0, 1] (``None``:
-    all of them)."""
+def validation_subset(dataset: str, size: int | None | str = "grader") -> tuple[np.ndarray, np.ndarray]:
+    """The images (scaled to [0, 1]) and labels the grader evaluates on: ``size`` images
+    of the test split drawn with ``VAL_SEED``, in their order in the split (``None``: all
+    of them; ``"grader"``: :data:`VAL_SIZE`, or :data:`QUICK_VAL_SIZE` in quick mode)."""
+    if size == "grader":
+        from course_utils import config
+
+        size = QUICK_VAL_SIZE if config.quick() else VAL_SIZE
     key = (dataset, size)
     if key not in _VAL_CACHE:
         from course_utils import data
 
-        _, (x, y) = data.load_images(dataset, (1, size))
+        _, (x, y) = data.load_images(dataset, (1, None))
+        if size is not None and size < len(x):
+            chosen = np.sort(np.random.default_rng(VAL_SEED).choice(len(x), size=size, replace=False))
+            x, y = x[chosen], y[chosen]
         _VAL_CACHE[key] = (x, y)
     return _VAL_CACHE[key]
 
