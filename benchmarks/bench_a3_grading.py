@@ -7,7 +7,9 @@ rounds. Each submission's own wall time is the worker's (``seconds`` in its resu
 the log of each worker says how long each test cell took on the grader's side, and the
 rest is the kernel (its start, the notebook's own cells) and nbgrader. The trusted side
 evaluates the submitted weights of both networks on the whole test split of the
-grader's dataset (10,000 Fashion-MNIST images here).
+grader's dataset (10,000 Fashion-MNIST images here): the class is graded in full mode,
+as an instructor grades it (quick mode evaluates a sample of the split), so the
+one-epoch fixture run fails the instructor's floor, the one test it is expected to fail.
 
     python benchmarks/bench_a3_grading.py            # prints and writes results/a3-grading.md
     python benchmarks/bench_a3_grading.py --quick    # 2 submissions, one round, no file
@@ -40,6 +42,13 @@ TARGET = 12.0
 CELL = re.compile(r"Cell \d+ \((\w+)\): tested on the trusted side in ([\d.]+) s")
 
 
+EXPECTED_FAILURES = {"test_beats_base"}
+
+
+def failed(record: dict) -> set[str]:
+    return {t["grade_id"] for t in record["tests"] if t["score"] < t["points"]}
+
+
 def grade(klass: Path, out: Path, jobs: int) -> tuple[float, list[dict], dict[str, list[float]]]:
     start = time.perf_counter()
     report = grade_batch(a3s.A3, klass, out, jobs=jobs, limits=Limits(cell_timeout=120), feedback=True,
@@ -49,9 +58,11 @@ def grade(klass: Path, out: Path, jobs: int) -> tuple[float, list[dict], dict[st
     for log in sorted((out / "logs").glob("*.log")):
         for name, seconds in CELL.findall(log.read_text(errors="replace")):
             cells.setdefault(name, []).append(float(seconds))
-    bad = [r for r in report.records if r["score"] != r["max_score"]]
+    # Full mode: the fixture's one-epoch separable run cannot reach the instructor's floor
+    # (a3.FLOORS), so "beats the base" is the one test an honest submission fails here.
+    bad = [r for r in report.records if r["status"] != "ok" or failed(r) != EXPECTED_FAILURES]
     if bad:
-        raise RuntimeError(f"an honest A3 submission lost marks: {bad[0]['student_id']}: {bad[0]['message']}")
+        raise RuntimeError(f"an honest A3 submission was graded wrongly: {bad[0]['student_id']}: {bad[0]['message']}")
     return wall, report.records, cells
 
 
@@ -62,6 +73,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     size, repeats = (2, 1) if args.quick else (args.size, args.repeats)
+    # graded as a class is: not in quick mode, so that the whole test split is evaluated
+    os.environ["COURSE_QUICK"] = "0"
     load = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-a3-") as tmp:
         klass = a3s.honest_class(Path(tmp), size)

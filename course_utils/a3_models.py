@@ -84,7 +84,22 @@ def params_text(build: Callable[[tuple], Any], input_shape: tuple) -> str:
     return f"{'x'.join(str(d) for d in input_shape)} input: {count:,} parameters"
 
 
-def evaluate(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 250) -> float:
-    """Accuracy of ``model`` on the given images (no training-mode layers)."""
-    probs = model.predict(images, batch_size=batch_size, verbose=0)
-    return float(np.mean(np.argmax(probs, axis=-1) == labels))
+def evaluate(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 500) -> float:
+    """Accuracy of ``model`` on the given images (inference mode: dropout off, batch
+    normalisation with its moving statistics).
+
+    On TensorFlow the model runs as one traced function over batches of ``batch_size``:
+    the same numbers as ``model.predict`` (to rounding), in about half its time on a
+    CPU (``benchmarks/bench_a3_grading.py``)."""
+    keras = _keras()
+    if keras.backend.backend() != "tensorflow":
+        probs = model.predict(images, batch_size=batch_size, verbose=0)
+        return float(np.mean(np.argmax(probs, axis=-1) == labels))
+    import tensorflow as tf
+
+    forward = tf.function(lambda batch: tf.argmax(model(batch, training=False), axis=-1), reduce_retracing=True)
+    right = 0
+    for start in range(0, len(images), batch_size):
+        guess = forward(tf.constant(images[start:start + batch_size])).numpy()
+        right += int(np.sum(guess == np.asarray(labels[start:start + batch_size]).reshape(-1)))
+    return right / len(images) if len(images) else float("nan")

@@ -183,3 +183,59 @@ def test_a_run_trained_while_grading_was_not_submitted(monkeypatch):
     monkeypatch.setattr(a3_runs, "TRAINED_HERE", {"separable"})
     with pytest.raises(CheckFailed, match="was not submitted"):
         a3.check_run("separable", a3_models.build_reference, "fashion_mnist", submitted=True)
+
+
+def test_evaluate_counts_what_the_models_argmax_gets_right(keras, L):
+    """Against an independent count: numpy's argmax of ``model.predict`` (batches that do
+    not divide the images, labels given as a column too)."""
+    rng = np.random.default_rng(1)
+    x = rng.random((1037, 8, 8, 1), dtype=np.float32)
+    y = rng.integers(0, 10, 1037)
+    model = _tiny(keras, L)((8, 8, 1))
+    expected = float(np.mean(np.argmax(model.predict(x, verbose=0), axis=-1) == y))
+    assert a3_models.evaluate(model, x, y, batch_size=250) == pytest.approx(expected, abs=1e-12)
+    assert a3_models.evaluate(model, x, y.reshape(-1, 1), batch_size=500) == pytest.approx(expected, abs=1e-12)
+
+
+def test_the_run_files_are_copied_as_regular_files_and_a_link_is_named(tmp_path):
+    import os
+
+    submitted, private = tmp_path / "submitted", tmp_path / "private"
+    submitted.mkdir()
+    (submitted / "base.weights.h5").write_bytes(b"w" * 10)
+    (submitted / "separable_history.json").write_text("{}")
+    secret = tmp_path / "grader-file"
+    secret.write_text("not the student's")
+    os.symlink(secret, submitted / "base_history.json")
+    os.mkfifo(submitted / "separable.weights.h5")
+    left_out = a3.snapshot_runs(submitted, private)
+    assert sorted(p.name for p in private.iterdir()) == ["base.weights.h5", "separable_history.json"]
+    assert (private / "base.weights.h5").read_bytes() == b"w" * 10
+    assert left_out == {"base_history.json": "a link", "separable.weights.h5": "not a regular file"}
+    with a3.judging(private, left_out=left_out), pytest.raises(CheckFailed, match=r"base_history.json \(a link\)"):
+        a3._load_run("base", a3_models.build_base, "fashion_mnist", private, "base run")
+
+
+def test_the_base_accuracy_measured_ahead_is_used_for_the_same_file_only(tmp_path, monkeypatch):
+    from concurrent.futures import Future
+
+    weights = tmp_path / "base.weights.h5"
+    weights.write_bytes(b"the submitted weights")
+    ahead = Future()
+    ahead.set_result(0.4242)
+    failed = Future()
+    failed.set_exception(RuntimeError("the thread failed"))
+    monkeypatch.setattr(a3, "_PREFETCHED", {a3._accuracy_key(a3._INSTRUCTOR_BASE, weights, "fashion_mnist"): ahead})
+    measured = []
+    monkeypatch.setattr(a3_models, "evaluate", lambda model, x, y: measured.append(model) or 0.125)
+    monkeypatch.setattr(a3, "validation_subset", lambda dataset: (None, None))
+    with a3.judging(tmp_path):
+        assert a3._accuracy("model", "base", tmp_path, "fashion_mnist", a3._INSTRUCTOR_BASE) == 0.4242
+        assert a3._accuracy("model", "base", tmp_path, "mnist", a3._INSTRUCTOR_BASE) == 0.125  # another dataset
+    weights.write_bytes(b"other weights")
+    with a3.judging(tmp_path):
+        assert a3._accuracy("model", "base", tmp_path, "fashion_mnist", a3._INSTRUCTOR_BASE) == 0.125
+    monkeypatch.setattr(a3, "_PREFETCHED", {a3._accuracy_key(a3._INSTRUCTOR_BASE, weights, "fashion_mnist"): failed})
+    with a3.judging(tmp_path):
+        assert a3._accuracy("model", "base", tmp_path, "fashion_mnist", a3._INSTRUCTOR_BASE) == 0.125
+    assert measured == ["model"] * 3

@@ -36,13 +36,13 @@ def _gone(pid: int, timeout: float = 10.0) -> bool:
     return False
 
 
-def _run(tmp_path: Path, launcher: launch.Launcher, name: str, **job):
+def _run(tmp_path: Path, launcher: launch.Launcher, name: str, preload: tuple[str, ...] = (), **job):
     folder = tmp_path / name
     folder.mkdir()
     job_path = folder / "job.json"
     job_path.write_text(json.dumps(dict(job, report=str(folder / "report.json"))))
     env = {"PATH": os.environ["PATH"], "COURSE_TEST_MARK": name, "PYTHONPATH": os.getcwd()}
-    worker = launcher.start(job_path, folder, env, folder / "worker.log", LIMITS, module=PROBE)
+    worker = launcher.start(job_path, folder, env, folder / "worker.log", LIMITS, module=PROBE, preload=preload)
     return worker, folder, env
 
 
@@ -75,10 +75,10 @@ def test_a_worker_gets_its_limits_folder_environment_session_and_log(tmp_path, m
 def test_forked_workers_come_from_the_server_and_new_interpreters_from_the_grader(tmp_path, monkeypatch):
     launcher = launch.Launcher()
     worker, folder, _ = _run(tmp_path, launcher, "forked", sleep=30)
-    server = launcher._servers[PROBE].proc.pid
+    server = launcher._servers[(PROBE,)].proc.pid
     assert Path(f"/proc/{worker.pid}/stat").read_text().rsplit(")", 1)[1].split()[1] == str(server)
     worker.kill()
-    monkeypatch.setattr(launch, "_Server", lambda module: (_ for _ in ()).throw(OSError("no server")))
+    monkeypatch.setattr(launch, "_Server", lambda module, preload=(): (_ for _ in ()).throw(OSError("no server")))
     fallback = launch.Launcher()
     worker, folder, _ = _run(tmp_path, fallback, "spawned", sleep=30)
     assert Path(f"/proc/{worker.pid}/stat").read_text().rsplit(")", 1)[1].split()[1] == str(os.getpid())
@@ -101,7 +101,7 @@ def test_workers_die_with_their_server(tmp_path):
     launcher = launch.Launcher()
     worker, folder, _ = _run(tmp_path, launcher, "w", sleep=600, child=True)
     child = _report(folder)["child"]
-    launcher._servers[PROBE].proc.stdin.close()   # what the grading process's death looks like
+    launcher._servers[(PROBE,)].proc.stdin.close()   # what the grading process's death looks like
     assert worker.wait(30) == -signal.SIGKILL
     assert _gone(worker.pid) and _gone(child)
     again, folder, _ = _run(tmp_path, launcher, "again", code=0)  # a new server takes over
@@ -138,3 +138,27 @@ def test_every_thread_waiting_for_a_worker_learns_its_end(tmp_path):
     for waiter in waiters:
         waiter.join()
     assert codes == [-signal.SIGKILL] * 2 and worker.code == -signal.SIGKILL
+
+
+def _threads(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/task"))
+
+
+def test_a_preloading_server_forks_workers_with_its_modules_imported_and_keras_starts_no_thread(tmp_path):
+    """A3's fork server imports Keras and A3's trusted side once (``trusted.PRELOAD``): its
+    workers start with them imported, and the import started no thread beyond numpy's
+    (OpenBLAS' pool, which handles a fork itself): TensorFlow's pools start with its
+    first operation, in the worker."""
+    from course_utils.grading.trusted import PRELOAD
+
+    preload = PRELOAD["a3_depthwise"]
+    launcher = launch.Launcher()
+    plain, folder, _ = _run(tmp_path, launcher, "plain", imported=list(preload))
+    assert plain.wait(60) == 0 and _report(folder)["imported"] == []
+    warm, folder, _ = _run(tmp_path, launcher, "warm", preload=preload, imported=list(preload))
+    assert warm.wait(120) == 0 and _report(folder)["imported"] == list(preload)
+    numpy_only, folder, _ = _run(tmp_path, launcher, "numpy", preload=("numpy",))
+    assert numpy_only.wait(60) == 0
+    servers = launcher._servers
+    assert set(servers) == {(PROBE,), (PROBE, *preload), (PROBE, "numpy")}
+    assert _threads(servers[(PROBE, *preload)].proc.pid) == _threads(servers[(PROBE, "numpy")].proc.pid)

@@ -41,8 +41,10 @@ beats the base     the separable weights beat the submitted base weights (in
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import math
+import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -56,13 +58,17 @@ __all__ = [
     "MAX_PARAMS", "MAX_EPOCHS", "VAL_SIZE", "TOLERANCE", "DROPOUT_RANGE", "FLOORS",
     "all_layers", "forbidden_layers", "check_separable_only", "check_params", "check_bn_dropout",
     "expected_rf_rows", "check_rf_table", "check_run", "check_beats_base", "validation_subset",
-    "given_names", "judging",
+    "QUICK_VAL_SIZE", "VAL_SEED", "given_names", "judging", "RUNS", "run_files", "snapshot_runs", "prefetch_base",
 ]
 
 MAX_PARAMS = 100_000
 MAX_EPOCHS = 50
-#: Validation images the grader evaluates the weights on: the whole test split (None).
+#: Test images the grader evaluates the weights on: the whole test split (None); in quick
+#: mode (the grader's ``--quick``, for trying the grader and for the tests) a sample of
+#: ``QUICK_VAL_SIZE`` of them, drawn with the grader's seed ``VAL_SEED``.
 VAL_SIZE = None
+QUICK_VAL_SIZE = 2_000
+VAL_SEED = 13
 #: Largest gap between the history's best validation accuracy and the submitted weights'
 #: accuracy on the grader's images (a history validated on 2,000 of them is within about
 #: four standard errors of the whole split).
@@ -93,11 +99,12 @@ def given_names() -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def judging(folder: str | Path, memo: dict | None = None):
-    """Judge the notebook in ``folder``: the submitted runs are read from there (``memo``:
-    what is kept from one test cell of the notebook to the next)."""
+def judging(folder: str | Path, memo: dict | None = None, left_out: dict[str, str] | None = None):
+    """Judge the notebook whose saved runs are in ``folder`` (``memo``: what is kept from
+    one test cell of the notebook to the next; ``left_out``: run files that were not
+    copied there, and why, from :func:`snapshot_runs`)."""
     saved = dict(_JUDGING)
-    _JUDGING.update(folder=str(folder), accuracy=memo if memo is not None else {})
+    _JUDGING.update(folder=str(folder), accuracy=memo if memo is not None else {}, left_out=dict(left_out or {}))
     try:
         yield
     finally:
@@ -265,17 +272,91 @@ def check_rf_table(answer: Any, build: Callable, input_shape, name: str = "layer
 
 
 # ----------------------------------------------------------------------------- the saved runs
-_VAL_CACHE: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
+#: The saved runs a notebook is judged on, and the largest run file that is read.
+RUNS = ("base", "separable")
+MAX_RUN_BYTES = 64 * 1024 ** 2
 
 
-def validation_subset(dataset: str, size: int | None = VAL_SIZE) -> tuple[np.ndarray, np.ndarray]:
-    """The first ``size`` images of the validation (test) split, scaled to [0, 1] (``None``:
-    all of them)."""
+def run_files(name: str, folder: str | Path = ".") -> tuple[Path, Path]:
+    """(weights, history) of run ``name`` in ``folder``."""
+    from course_utils.a3_models import history_path, weights_path
+
+    return weights_path(name, folder), history_path(name, folder)
+
+
+def snapshot_runs(source: str | Path, target: str | Path) -> dict[str, str]:
+    """Copy the run files of the submission in ``source`` into the grader's private folder
+    ``target``, each read as a regular file without following a link (at most
+    :data:`MAX_RUN_BYTES`); returns ``{file name: why it was left out}`` for the files
+    that are there but could not be copied. The trusted side judges the copies: the
+    kernel, which runs next to the submitted files, cannot change what is judged."""
+    from course_utils.grading.isolation import read_regular_file
+
+    Path(target).mkdir(parents=True, exist_ok=True)
+    left_out = {}
+    for name in RUNS:
+        for path in run_files(name, source):
+            if not os.path.lexists(path):
+                continue
+            data, problem = read_regular_file(path, MAX_RUN_BYTES)
+            if problem:
+                left_out[path.name] = problem
+            else:
+                (Path(target) / path.name).write_bytes(data)
+    return left_out
+
+
+#: Accuracies computed ahead of the test cells (:func:`prefetch_base`), by the key of :func:`_accuracy`.
+_PREFETCHED: dict[tuple, concurrent.futures.Future] = {}
+
+
+def prefetch_base(folder: str | Path, dataset: str) -> concurrent.futures.Future:
+    """Start evaluating the base run of ``folder`` (the instructor's base network with the
+    submitted weights) on ``dataset``'s whole test split, in a thread of this process, so
+    that it runs while the kernel executes the notebook. The base network is the
+    instructor's and the weights are the submitted file: nothing the kernel does enters
+    into it. :func:`check_beats_base` uses the value when the weights file it reads is the
+    same; any failure here is left for the check to find and report."""
+    import threading
+
+    future: concurrent.futures.Future = concurrent.futures.Future()
+
+    def run() -> None:
+        try:
+            from course_utils import a3_models
+
+            w, _ = run_files("base", folder)
+            _PREFETCHED[_accuracy_key(_INSTRUCTOR_BASE, w, dataset)] = future
+            x, y = validation_subset(dataset)
+            model = a3_models.build_base(x.shape[1:])
+            model.load_weights(str(w))
+            future.set_result(a3_models.evaluate(model, x, y))
+        except BaseException as exc:  # noqa: BLE001 - the check reports it, in its own words
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="a3-base-accuracy", daemon=True).start()
+    return future
+
+
+_VAL_CACHE: dict[tuple[str, int | None], tuple[np.ndarray, np.ndarray]] = {}
+
+
+def validation_subset(dataset: str, size: int | None | str = "grader") -> tuple[np.ndarray, np.ndarray]:
+    """The images (scaled to [0, 1]) and labels the grader evaluates on: ``size`` images
+    of the test split drawn with ``VAL_SEED``, in their order in the split (``None``: all
+    of them; ``"grader"``: :data:`VAL_SIZE`, or :data:`QUICK_VAL_SIZE` in quick mode)."""
+    if size == "grader":
+        from course_utils import config
+
+        size = QUICK_VAL_SIZE if config.quick() else VAL_SIZE
     key = (dataset, size)
     if key not in _VAL_CACHE:
         from course_utils import data
 
-        _, (x, y) = data.load_images(dataset, (1, size))
+        _, (x, y) = data.load_images(dataset, (1, None))
+        if size is not None and size < len(x):
+            chosen = np.sort(np.random.default_rng(VAL_SEED).choice(len(x), size=size, replace=False))
+            x, y = x[chosen], y[chosen]
         _VAL_CACHE[key] = (x, y)
     return _VAL_CACHE[key]
 
@@ -284,7 +365,12 @@ def _load_run(name: str, build: Callable, dataset: str, folder: str | Path, what
     """(model with the submitted weights, history record) of run ``name``."""
     from course_utils import a3_models
 
-    w, h = a3_models.weights_path(name, folder), a3_models.history_path(name, folder)
+    w, h = run_files(name, folder)
+    left_out = _JUDGING.get("left_out", {})
+    refused = [f"{p.name} ({left_out[p.name]})" for p in (w, h) if p.name in left_out]
+    if refused:
+        raise CheckFailed(what, f"the saved run cannot be read: {', '.join(refused)}.",
+                          "submit the files the training cell saved, as plain files.")
     missing = [p.name for p in (w, h) if not p.exists()]
     if missing:
         raise CheckFailed(what, f"the saved run is missing: {', '.join(missing)}.",
@@ -309,19 +395,35 @@ def _load_run(name: str, build: Callable, dataset: str, folder: str | Path, what
     return model, record, accs
 
 
-def _accuracy(model, name: str, folder: str | Path, dataset: str) -> float:
-    """Accuracy of ``model`` (the weights of run ``name`` in ``folder`` just loaded) on the
-    grader's images; while a notebook is judged, each network and weights file is evaluated
-    once (the run's test and the comparison with the base read the same number)."""
+#: The key of the instructor's base network in the accuracy cache (its architecture is not
+#: the student's: every build of it is the same network).
+_INSTRUCTOR_BASE = "the instructor's base network"
+
+
+def _accuracy_key(network: Any, weights: Path, dataset: str) -> tuple:
     import hashlib
 
-    from course_utils.a3_models import evaluate, weights_path
+    return (network, hashlib.sha256(weights.read_bytes()).hexdigest(), dataset)
+
+
+def _accuracy(model, name: str, folder: str | Path, dataset: str, network: Any = None) -> float:
+    """Accuracy of ``model`` (the weights of run ``name`` in ``folder`` just loaded) on the
+    grader's images; while a notebook is judged, each network and weights file is evaluated
+    once (the run's test and the comparison with the base read the same number).
+    ``network`` names the architecture when it is not the student's (``model``'s own)."""
+    from course_utils.a3_models import evaluate
 
     cache = _JUDGING.get("accuracy", {})
-    key = (id(model), hashlib.sha256(weights_path(name, folder).read_bytes()).hexdigest(), dataset)
+    key = _accuracy_key(network if network is not None else id(model), run_files(name, folder)[0], dataset)
     if key not in cache:
-        x, y = validation_subset(dataset)
-        cache[key] = (model, evaluate(model, x, y))  # the model is kept so that its id stays its own
+        value = None
+        if key in _PREFETCHED:
+            with contextlib.suppress(Exception):
+                value = _PREFETCHED[key].result()
+        if value is None:
+            x, y = validation_subset(dataset)
+            value = evaluate(model, x, y)
+        cache[key] = (model, value)  # the model is kept so that its id stays its own
     return cache[key][1]
 
 
@@ -374,7 +476,10 @@ def check_beats_base(build_base: Callable, build_separable: Callable, dataset: s
     sep, _, accs = _load_run("separable", build_separable, dataset, folder, "separable run")
     if len(accs) > MAX_EPOCHS:
         raise CheckFailed(name, f"the separable run has {len(accs)} epochs; the limit is {MAX_EPOCHS}.")
-    base_acc = _accuracy(base, "base", folder, dataset)
+    from course_utils import a3_models
+
+    network = _INSTRUCTOR_BASE if build_base is a3_models.build_base else None
+    base_acc = _accuracy(base, "base", folder, dataset, network)
     sep_acc = _accuracy(sep, "separable", folder, dataset)
     target = max(base_acc, floor)
     if sep_acc <= target:

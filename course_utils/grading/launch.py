@@ -6,7 +6,11 @@ grading of an A1 notebook itself. :class:`Launcher` keeps one *fork server* per
 grading process, a child interpreter that has imported the worker module and does
 nothing but fork (``python -m course_utils.grading.launch --serve MODULE``), and
 starts each submission's worker as a fork of it: milliseconds instead of seconds,
-nothing imported twice. (``multiprocessing``'s own fork server re-imports the
+nothing imported twice. A3's workers come from a server that has also imported Keras
+and A3's trusted side (:data:`.trusted.PRELOAD`), about five seconds a submission.
+Importing Keras and TensorFlow starts no thread of theirs (their pools start with the
+first operation, in the worker); the one thread the import adds is numpy's OpenBLAS
+pool, which handles a fork itself (``pthread_atfork``). (``multiprocessing``'s own fork server re-imports the
 parent's ``__main__`` in every child, which costs what this saves.)
 
 Every submission still gets a process of its own: a fresh fork of a server that has
@@ -92,9 +96,10 @@ def _become_worker(request: dict) -> None:
         os._exit(code if isinstance(code, int) else 1)
 
 
-def serve(module: str) -> int:
-    """The fork server's loop (``python -m course_utils.grading.launch --serve MODULE``)."""
-    importlib.import_module(module)  # the preload: every fork starts with it imported
+def serve(module: str, *preload: str) -> int:
+    """The fork server's loop (``python -m course_utils.grading.launch --serve MODULE [PRELOAD ...]``)."""
+    for name in (module, *preload):  # the preload: every fork starts with them imported
+        importlib.import_module(name)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the batch's to handle
     out = sys.stdout
     children: set[int] = set()
@@ -165,8 +170,8 @@ class Worker:
 class _Server:
     """The client's end of one fork server."""
 
-    def __init__(self, module: str) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", __name__, "--serve", module],
+    def __init__(self, module: str, preload: tuple[str, ...] = ()) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", __name__, "--serve", module, *preload],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
         self.lock = threading.Lock()
         self.changed = threading.Condition(self.lock)
@@ -217,26 +222,28 @@ class Launcher:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._servers: dict[str, _Server] = {}
+        self._servers: dict[tuple[str, ...], _Server] = {}
 
     @staticmethod
     def can_fork() -> bool:
         return os.environ.get("COURSE_GRADER_FORK", "1") != "0" and hasattr(os, "fork")
 
-    def _server(self, module: str) -> _Server:
+    def _server(self, module: str, preload: tuple[str, ...]) -> _Server:
         with self._lock:
-            server = self._servers.get(module)
+            server = self._servers.get((module, *preload))
             if server is None or not server.alive:
-                server = self._servers[module] = _Server(module)
+                server = self._servers[(module, *preload)] = _Server(module, preload)
             return server
 
     def start(self, job_path: Path, cwd: Path, env: dict[str, str], log_path: Path,
-              limits: dict[int, int], module: str = WORKER_MODULE) -> Worker:
+              limits: dict[int, int], module: str = WORKER_MODULE, preload: tuple[str, ...] = ()) -> Worker:
         """Run ``module.main([job_path])`` in a new process with ``limits`` (:func:`worker_rlimits`),
-        in ``cwd`` with exactly ``env``, stdin from /dev/null, stdout and stderr to ``log_path``."""
+        in ``cwd`` with exactly ``env``, stdin from /dev/null, stdout and stderr to ``log_path``.
+        ``preload``: more modules the fork server imports once for all its workers (A3's
+        trusted side: Keras, :data:`.trusted.PRELOAD`); a new interpreter imports them itself."""
         if self.can_fork():
             try:
-                server = self._server(module)
+                server = self._server(module, tuple(preload))
                 pid = server.start({"module": module, "job": str(job_path), "cwd": str(cwd), "env": env,
                                     "log": str(log_path), "limits": limits})
             except OSError:
@@ -268,7 +275,7 @@ LAUNCHER = Launcher()
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] != ["--serve"] or len(sys.argv) != 3:
-        print("usage: python -m course_utils.grading.launch --serve MODULE", file=sys.stderr)
+    if sys.argv[1:2] != ["--serve"] or len(sys.argv) < 3:
+        print("usage: python -m course_utils.grading.launch --serve MODULE [PRELOAD ...]", file=sys.stderr)
         sys.exit(2)
-    sys.exit(serve(sys.argv[2]))
+    sys.exit(serve(*sys.argv[2:]))

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from course_utils.grading.isolation import PASSED_ENV, Limits, kill_user, read_regular_file
 from course_utils.grading.launch import LAUNCHER, Worker, worker_rlimits
+from course_utils.grading.trusted import PRELOAD
 from course_utils.grading.worker import Job
 
 #: Libraries whose versions are part of the grader's fingerprint.
@@ -145,7 +146,7 @@ def run_worker(job: Job, log_path: Path, limits: Limits, deadline: int,
     env.setdefault("PYTHONDONTWRITEBYTECODE", "1")
     uid = job.kernel_uid if job.kernel_uid >= 0 else None
     worker = LAUNCHER.start(job_path, Path(job.course_root), env, log_path,
-                            worker_rlimits(limits, deadline, uid))
+                            worker_rlimits(limits, deadline, uid), preload=PRELOAD.get(job.assignment, ()))
     if running is not None:
         running.add(worker, uid)
     try:

@@ -44,7 +44,7 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.api import Gradebook
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
-from traitlets import Bool, Integer, Unicode
+from traitlets import Bool, Dict, Integer, Unicode
 
 from course_utils.grading.trusted import Setting, error_output, is_test_cell, run_test_cell
 
@@ -185,6 +185,9 @@ class ResilientExecute(Execute):
                                      "(course_utils.grading.trusted)").tag(config=True)
     trusted_assignment = Unicode("", help="the assignment whose test cells run here (what the grader "
                                           "gives them: course_utils.grading.trusted.Setting)").tag(config=True)
+    trusted_folder = Unicode("", help="where the trusted side reads the submitted files (empty: the "
+                                      "notebook's folder; course_utils.grading.trusted.prepare)").tag(config=True)
+    trusted_left_out = Dict(help="submitted files left out of trusted_folder, and why").tag(config=True)
 
     def __init__(self, **kwargs: Any):
         from course_utils.grading.isolation import SandboxedKernelManager
@@ -251,8 +254,9 @@ class ResilientExecute(Execute):
         try:
             if self.trusted_tests and is_test_cell(cell) and cell.source.strip():
                 if self.trusted_setting is None:  # one per notebook: where its submitted files are
-                    folder = (getattr(self, "resources", None) or {}).get("metadata", {}).get("path") or "."
-                    self.trusted_setting = Setting(self.trusted_assignment, str(folder))
+                    folder = self.trusted_folder or (getattr(self, "resources", None) or {}).get(
+                        "metadata", {}).get("path") or "."
+                    self.trusted_setting = Setting(self.trusted_assignment, str(folder), self.trusted_left_out)
                 await run_test_cell(self, cell, cell_index)
                 return cell
             return await super().async_execute_cell(cell, cell_index, execution_count, store_history)

@@ -41,6 +41,7 @@ import io
 import re
 import time
 import traceback
+from pathlib import Path
 from typing import Any
 
 from nbformat.notebooknode import NotebookNode
@@ -52,6 +53,10 @@ from course_utils.grading.feedback import REDACTED, redacted_message
 TRUSTED_TESTS = ("a1_arithmetic", "a2_numpy_layers", "a3_depthwise")
 #: Functions of a notebook whose value is a Keras model (it crosses as its ``.keras`` file).
 MODEL_FUNCTIONS = {"a3_depthwise": ("build_separable",)}
+#: Modules the trusted side of an assignment needs, imported once by the fork server that
+#: starts its workers (:mod:`.launch`): A3's tests load and evaluate Keras models.
+PRELOAD = {"a3_depthwise": ("keras", "course_utils.a3_models", "course_utils.grading.a3",
+                            "course_utils.grading.kerasfile")}
 
 #: Seconds the kernel gets to answer an interrupt before it counts as stuck.
 INTERRUPT_GRACE = 5.0
@@ -243,8 +248,8 @@ class Setting:
     before the cell runs, the notebook's model functions, and the context the checks run
     in (where the submitted files are). ``folder`` is the notebook's folder on this side."""
 
-    def __init__(self, assignment: str, folder: str):
-        self.assignment, self.folder = assignment, folder
+    def __init__(self, assignment: str, folder: str, left_out: dict[str, str] | None = None):
+        self.assignment, self.folder, self.left_out = assignment, folder, dict(left_out or {})
         self.models = MODEL_FUNCTIONS.get(assignment, ())
         self.cache: dict = {}   # the models the kernel returned, by call
         self.memo: dict = {}    # what the assignment's checks keep from one test cell to the next
@@ -260,8 +265,24 @@ class Setting:
         if self.assignment == "a3_depthwise":
             from course_utils.grading import a3
 
-            return a3.judging(self.folder, self.memo)
+            return a3.judging(self.folder, self.memo, self.left_out)
         return contextlib.nullcontext()
+
+
+def prepare(assignment: str, submitted: str | Path, private: str | Path) -> tuple[str, dict[str, str]]:
+    """Before the notebook of ``assignment`` runs: what the trusted side will read, as
+    ``(folder, {file: why it was left out})`` (``("", {})``: the notebook's own folder).
+
+    A3's saved runs are copied from the submission (``submitted``, which the kernel never
+    sees) into the grader's ``private`` folder, and the base run's accuracy starts being
+    measured there while the kernel runs (:func:`.a3.prefetch_base`)."""
+    if assignment != "a3_depthwise":
+        return "", {}
+    from course_utils.grading import a3
+
+    left_out = a3.snapshot_runs(submitted, private)
+    a3.prefetch_base(private, a3.given_names()["DATASET"])
+    return str(private), left_out
 
 
 # ----------------------------------------------------------------------------- one test cell

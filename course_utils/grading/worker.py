@@ -11,9 +11,11 @@ Steps:
    notebook too large; edited, deleted, duplicated or re-typed nbgrader cells
    (:func:`inspect_submission`);
 2. nbgrader ``autograde`` with the course's preprocessors (:mod:`.preprocessors`),
-   the kernel sandboxed (:mod:`.isolation`); for A1 and A2 the graded test cells
-   run here, in this trusted process, calling the student's functions in the
-   kernel with plain data (:mod:`.trusted`);
+   the kernel sandboxed (:mod:`.isolation`); the graded test cells run here, in
+   this trusted process, calling the student's functions in the kernel with plain
+   data (:mod:`.trusted`); for A3 the saved runs are first copied from the
+   submission into a folder of the grader's, and the base run is evaluated there
+   while the kernel runs (:func:`.trusted.prepare`);
 3. nbgrader ``generate_feedback`` (HTML), the hidden tests redacted unless the job's
    ``feedback`` is ``full`` (:mod:`.feedback`);
 4. read the scores back from the gradebook (:mod:`.gradebook`).
@@ -42,7 +44,7 @@ from course_utils.grading.feedback import DEFAULT as DEFAULT_FEEDBACK
 from course_utils.grading.feedback import feedback_mode
 from course_utils.grading.isolation import Limits, shown_name
 from course_utils.grading.preprocessors import grader_id
-from course_utils.grading.trusted import TRUSTED_TESTS
+from course_utils.grading.trusted import TRUSTED_TESTS, prepare as prepare_trusted
 
 #: Notebooks larger than this are not parsed (outputs are cleared before grading anyway).
 MAX_NOTEBOOK_BYTES = 50 * 1024 ** 2
@@ -264,9 +266,13 @@ def grade(job: Job) -> dict:
     found = inspect_submission(submitted, expected, release_dir)
     notes, errors = list(found.notes), list(found.errors)
 
+    config = autograde_config(job)
+    if found.gradable:  # the trusted side's copy of the submitted files, read while the kernel runs
+        folder, left_out = prepare_trusted(job.assignment, submitted, root / "trusted" / job.assignment)
+        config.ResilientExecute.trusted_folder = folder
+        config.ResilientExecute.trusted_left_out = left_out
     timings = {"inspect": time.monotonic() - started}
 
-    config = autograde_config(job)
     graded = False
     if found.gradable:
         try:
