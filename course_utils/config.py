@@ -51,7 +51,7 @@ BUDGETS: dict[str, tuple[Budget, Budget]] = {
     # notebook 03: context module + dense head (seed 000)
     # (full: sized so that notebook 03 runs in about 5 minutes on a 2-core CPU)
     "context_module": (Budget(epochs=1, batch_size=128), Budget(epochs=1, train_size=512, test_size=256)),
-    # notebook 03: the numpy network trained with the hand-written dilated backprop
+    # notebook 07: the numpy context network trained with the hand-written dilated backprop
     "numpy_context": (Budget(epochs=1, batch_size=64, train_size=3000, test_size=1000),
                       Budget(epochs=1, batch_size=64, train_size=128, test_size=100)),
     # notebook 05: six small standard / separable nets (the full budget runs in minutes on a CPU)

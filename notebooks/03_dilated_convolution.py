@@ -34,8 +34,9 @@
 #    Large widths) and its **identity initialisation**;
 # 4. shows the **gridding** artifact of careless dilations;
 # 5. redoes the experiment of a blog post (context module + dense head on MNIST, 77 % with
-#    automatic differentiation, 75 % with a hand-written dilated backprop that turned out to be broken):
-#    properly initialised, on a harder dataset, and with a broken backprop caught by a gradient check.
+#    automatic differentiation, 75 % with a hand-written dilated backprop that turned out to be broken),
+#    properly initialised and on a harder dataset. (The broken backward pass itself is taken up in
+#    notebook 07, after backpropagation through a convolution.)
 #
 # **Sources.** F. Yu and V. Koltun, *Multi-Scale Context Aggregation by Dilated Convolutions*,
 # ICLR 2016 (arXiv:1511.07122). *The blog post* is J. D. Seo, "ICLR 2016 — Implementing Context
@@ -76,10 +77,9 @@ import keras
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import tensorflow as tf
 from keras import layers
 
-from course_utils import arithmetic, config, experiments, models, numpy_net, ops, params, plots, widgets
+from course_utils import arithmetic, config, experiments, models, ops, params, plots, widgets
 from course_utils import data as course_data
 from course_utils import receptive_field as rf
 from course_utils.exercises import nb03
@@ -430,13 +430,19 @@ for dil in [(2, 2, 2), (1, 2, 4)]:
 widgets.dilation_explorer(dilations="2, 2, 2")
 
 # %% [markdown]
-# **Exercise 4.** Which stacks of $3\times3$ convolutions in `nb03.GRIDDING_STACKS` read every pixel
-# of their receptive field?
+# **Exercise 4 (predict, then check).** Which stacks of $3\times3$ convolutions in
+# `nb03.GRIDDING_STACKS` read every pixel of their receptive field? Predict from the dilations alone,
+# check your answer, then run the cell after it, which counts the pixels each stack reads.
 
 # %%
 print(nb03.GRIDDING_STACKS)
 answer = None  # your answer: a set of letters, e.g. {"A"}
-_ = nb03.gridding.check(answer)
+result = nb03.gridding.check(answer)
+
+# %%
+for letter, dil in nb03.GRIDDING_STACKS.items():
+    fp = plots.dilation_footprint(dil)
+    print(f"{letter}: dilations {dil}, RF {fp.shape[0]:2d}x{fp.shape[0]:<2d} reads {np.count_nonzero(fp):4d} of {fp.size:4d} pixels")
 
 # %% [markdown]
 # <details><summary>Solution</summary>
@@ -514,166 +520,13 @@ plt.show()
 # mode (`COURSE_QUICK=1`, a fast run that only checks the notebook works) both train on a small
 # subset for a few steps and their numbers mean little.
 #
-# ## 8. Backprop through a dilated convolution, by hand
-#
-# The forward pass reads, for output pixel $(y, x)$ and tap $(i, j)$, the padded input pixel
-# $(y s + i d,\; x s + j d)$. The backward pass must send the gradient back along the same
-# connections. Tap by tap, with $P_{ij}$ the input pixels tap $(i,j)$ read (one strided slice):
-#
-# $$ \frac{\partial L}{\partial w_{ij}} = P_{ij}^\top\,\frac{\partial L}{\partial Y}, \qquad
-#    \frac{\partial L}{\partial P_{ij}} \mathrel{+}= \frac{\partial L}{\partial Y}\; w_{ij}^\top. $$
-#
-# `ops.dilated_conv2d_backward` does exactly this. The blog post's author found that his
-# hand-written backward pass "is wrong", but the post does not say what the mistake was.
-# `ops.dilated_conv2d_backward_broken` is this course's own reconstruction of a typical mistake,
-# not the blog post's code: the same code, copied from an ordinary convolution's backward pass,
-# that looks for tap $(i, j)$ at $(ys + i,\; xs + j)$, forgetting the gaps.
-# Shapes are right, the bias gradient is right, and for $d = 1$ the whole thing is right, which
-# is how such a bug survives tests that only try $d = 1$:
-
-# %%
-x = rng.standard_normal((2, 9, 9, 3))
-w = rng.standard_normal((3, 3, 3, 4))
-b = rng.standard_normal(4)
-_, cache1 = ops.conv2d_forward(x, w, b, padding="same", dilation=1)
-dout1 = rng.standard_normal((2, 9, 9, 4))
-same = all(np.array_equal(g1, g2) for g1, g2 in zip(ops.dilated_conv2d_backward(dout1, cache1),
-                                                    ops.dilated_conv2d_backward_broken(dout1, cache1)))
-print("d = 1: broken backprop == correct backprop:", same)
-
-# %% [markdown]
-# A **gradient check** compares the backward pass with centred finite differences,
-# $\partial L/\partial \theta \approx \big(L(\theta + h) - L(\theta - h)\big)/2h$, entry by entry, and reports
-# the largest difference relative to the largest entry. In float64 a correct backward pass agrees
-# to about $10^{-10}$; anything above $10^{-7}$ is a bug. With $d = 2$:
-
-# %%
-def forward_d2(x, w, b):
-    return ops.conv2d_forward(x, w, b, padding="same", dilation=2)
-
-
-def shown(error):
-    return "< 1e-8, ok" if error < 1e-8 else f"{error:.2f}, WRONG"
-
-
-checks = {name: ops.check_gradients(forward_d2, backward, [x, w, b], verbose=False)
-          for name, backward in (("correct", ops.dilated_conv2d_backward),
-                                 ("broken", ops.dilated_conv2d_backward_broken))}
-pd.DataFrame({name: {f"d{k}": shown(e) for k, e in errors.items()} for name, errors in checks.items()}).T
-
-# %% [markdown]
-# The gradient check exposes the broken version at once: its input and weight gradients are off
-# by more than 100 % of their size; only the bias gradient (a plain sum of $\partial L/\partial Y$)
-# survives.
-#
-# **Exercise 5.** Write `read(y, x, i, j, s, d)`: the `(row, col)` of the padded input that tap
-# $(i, j)$ of output pixel $(y, x)$ reads, for stride $s$ and dilation $d$. (This one line is what
-# the broken backprop gets wrong.)
-
-# %%
-def read(y, x, i, j, s, d):
-    ...  # your code
-
-
-answer = None  # when read is written: answer = read
-_ = nb03.tap_position.check(answer)
-
-# %% [markdown]
-# <details><summary>Solution</summary>
-#
-# ```python
-# def read(y, x, i, j, s, d):
-#     return (y * s + i * d, x * s + j * d)
-#
-# answer = read
-# ```
-# </details>
-#
-# ### The whole network: numpy backprop vs automatic differentiation
-#
-# `numpy_net.NumpyContextNet` is the classifier above in numpy (front-end, context module, dense
-# head), built from `course_utils.ops`, with a choice of convolution backward pass. Copy its
-# weights into the Keras model and compare its gradients with TensorFlow's automatic
-# differentiation on a batch of images (float32, so agreement to about $10^{-5}$ is perfect):
-#
-# **Exercise 6 (predict, then check).** Before you run the comparison: the network's convolutions
-# are `front_end` ($d = 1$) and `ctx1` ... `ctx8` with dilations $1, 1, 2, 4, 8, 16, 1, 1$. Which
-# of them will get the right kernel gradient from the *broken* backward pass? Give a set of layer
-# names, then run the next cell and read the table.
-
-# %%
-answer = None
-result = nb03.broken_right_layers.check(answer)
-
-# %%
-net = numpy_net.NumpyContextNet(data.input_shape, data.num_classes, channels=4, init="he_normal", seed=0)
-xb, yb = data.x_train[:32], data.y_train[:32]
-keras_net = net.to_keras()
-with tf.GradientTape() as tape:
-    logits = keras_net(xb)
-    loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(yb, logits, from_logits=True))
-gradients = tape.gradient(loss, keras_net.trainable_weights)
-autodiff = {v.path.split("/")[-2]: g.numpy()  # layer name -> kernel gradient
-            for v, g in zip(keras_net.trainable_weights, gradients) if v.path.endswith("kernel")}
-
-rows = {}
-for name, backward in (("correct", ops.dilated_conv2d_backward), ("broken", ops.dilated_conv2d_backward_broken)):
-    _, grads = net.loss_and_grads(xb, yb, backward)
-    rows[name] = {f"{layer} (d={d})": ops.rel_error(grads[layer][0], autodiff[layer]) for layer, d in net.conv_layers}
-pd.DataFrame(rows).map(lambda e: "< 1e-4" if e < 1e-4 else f"{e:.2f}")
-
-# %% [markdown]
-# <details><summary>Solution of exercise 6</summary>
-#
-# ```python
-# answer = {"ctx7", "ctx8"}
-# ```
-# </details>
-#
-# The correct backprop matches autodiff on every layer. The broken one is right on the layers
-# *above* the first dilated layer it meets going backwards ($d = 1$: `ctx8`, `ctx7`) and wrong on
-# `ctx6` and everything below it, because its wrong $\partial L/\partial x$ flows on into the layers below.
-#
-# ### Training with the broken gradient
-#
-# Does it matter? The blog post's broken network still learned (75 % against 77 %). Train the numpy
-# network twice from the same identity initialisation, once with each backward pass, with Adam
-# on the budget `numpy_context`:
-
-# %%
-# NBVAL_IGNORE_OUTPUT
-np_budget = config.budget("numpy_context")
-np_data = experiments.load_data(np_budget)
-np_runs = {}
-for name, backward in (("correct backprop", ops.dilated_conv2d_backward),
-                       ("broken backprop", ops.dilated_conv2d_backward_broken)):
-    net = numpy_net.NumpyContextNet(np_data.input_shape, np_data.num_classes, channels=4, init="identity", seed=0)
-    losses = numpy_net.train_numpy(net, np_data.x_train, np_data.y_train, np_budget.epochs, np_budget.batch_size,
-                                conv_backward=backward, seed=0)
-    accuracy = float(np.mean(net.predict(np_data.x_test) == np_data.y_test))
-    np_runs[name] = (losses, accuracy)
-    print(f"{name}: final loss {np.mean(losses[-10:]):.3f}, test accuracy {accuracy:.3f} on {np_data.title} "
-          f"({np_budget.epochs} epoch(s) of {len(np_data.x_train)} images)")
-
-# %%
-plots.plot_training_runs({name: losses for name, (losses, _) in np_runs.items()},
-                         {name: acc for name, (_, acc) in np_runs.items()},
-                         title=f"numpy context network on {np_data.title}: correct vs broken dilated backprop")
-plt.show()
-
-# %% [markdown]
-# The broken run still learns, mostly through the parts its bug does not touch (the dense head,
-# the $d = 1$ layers above the first dilated one) and through gradients that are wrong but still
-# correlated with the right ones. With the full budget it ends with a higher loss and a lower test
-# accuracy than the correct run (0.732 against 0.747 in the saved run), a gap much like the blog
-# post's 75 % against 77 %, although with a different bug and dataset. That is the
-# dangerous kind of bug: the loss goes down, the accuracy looks plausible, and only a gradient
-# check says that the code is wrong.
+# What went wrong in the blog post's hand-written backward pass, and how to catch such a bug, comes
+# in notebook 07 (section 10), once backpropagation through a convolution has been derived there.
 #
 # ## What to remember
 #
 # * A dilated convolution spreads the $k$ taps $d$ pixels apart: span $d(k-1)+1$, same weights.
 # * Doubling dilations grow the receptive field exponentially ($2^{i+2}-1$) at a linear cost, at full resolution.
 # * Dilations with a common factor leave holes (gridding); start undilated or mix co-prime dilations.
-# * Identity initialisation lets the context module start as the identity.
-# * Check a hand-written backward pass with a gradient check *with the dilation on*.
+# * Identity initialisation lets the context module start as the identity and learn at once;
+#   with small random weights ($\mathcal N(0, 0.05^2)$) almost no signal gets through.

@@ -29,6 +29,8 @@
 # * see why normalised inputs make gradient descent faster (LeCun et al., "Efficient BackProp", 1998);
 # * meet internal covariate shift and the batch-normalisation algorithm, the lecture's four
 #   equations, implemented in numpy and checked against Keras in training and inference mode;
+# * derive BN's backward pass on its computational graph, node by node and then in closed form,
+#   and check it against automatic differentiation and a numerical gradient (the gradient check);
 # * follow the running statistics (Keras' momentum convention) and count BN's
 #   2 trainable + 2 non-trainable parameters per channel;
 # * train the same network without BN, with BN before and with BN after the ReLU, and compare;
@@ -204,18 +206,152 @@ plots.plot_bn_histograms(x, out_numpy, labels=["channel 0", "channel 1"])
 plt.show()
 
 # %% [markdown]
-# The backward pass (`ops.batchnorm_backward`, closed form) is checked like every layer of the
-# course, against centred finite differences in float64:
+# ### The backward pass, derived on the computational graph
+#
+# Training needs the gradients of the loss $L$ with respect to $x$, $\gamma$ and $\beta$, given the
+# upstream gradient $g_i = \partial L/\partial y_i$. Take one channel and its $m$ values (the statistics
+# of different channels never meet, so each channel is differentiated on its own) and write
+# $\sigma = \sqrt{\sigma_\mathcal{B}^2 + \epsilon}$. In training mode the forward pass is a small
+# computational graph, one node per elementary operation:
+#
+# $$
+# x \;\xrightarrow{\ \text{mean}\ }\; \mu, \qquad
+# c = x - \mu, \qquad
+# v = \frac1m \sum_{i=1}^m c_i^2, \qquad
+# \sigma = \sqrt{v + \epsilon}, \qquad
+# \hat x = \frac{c}{\sigma}, \qquad
+# y = \gamma \hat x + \beta .
+# $$
+#
+# Every $x_i$ reaches $\hat x_i$ along three paths: directly through $c_i$, through the mean
+# $\mu$ (which every $c_j$ subtracts), and through $\sigma$ (via $v$, which every $c_j$ feeds).
+# Backpropagation visits the nodes in reverse order; at each node the upstream gradient is
+# multiplied by the node's local derivative and, where a value feeds several nodes, the
+# contributions are added.
+#
+# **The naive gradient, node by node.**
+#
+# 1. Scale and shift, $y_i = \gamma \hat x_i + \beta$:
+#    $\dfrac{\partial L}{\partial \beta} = \sum_i g_i$, $\;\dfrac{\partial L}{\partial \gamma} = \sum_i g_i \hat x_i$,
+#    $\;d\hat x_i := \dfrac{\partial L}{\partial \hat x_i} = \gamma\, g_i$.
+# 2. Normalise, $\hat x_i = c_i / \sigma$: the direct path gives $\dfrac{d\hat x_i}{\sigma}$ to $c_i$, and
+#    $\dfrac{\partial L}{\partial \sigma} = -\sum_i d\hat x_i \dfrac{c_i}{\sigma^2}$.
+# 3. Square root, $\sigma = \sqrt{v + \epsilon}$: $\;\dfrac{\partial L}{\partial v} = \dfrac{\partial L}{\partial \sigma}\,\dfrac{1}{2\sigma}$.
+# 4. Variance, $v = \frac1m \sum_i c_i^2$: $c_i$ gets a second contribution, so
+#    $\dfrac{\partial L}{\partial c_i} = \dfrac{d\hat x_i}{\sigma} + \dfrac{\partial L}{\partial v}\,\dfrac{2 c_i}{m}$.
+# 5. Centre, $c_i = x_i - \mu$: $\;\dfrac{\partial L}{\partial \mu} = -\sum_i \dfrac{\partial L}{\partial c_i}$,
+#    and $x_i$ gets $\dfrac{\partial L}{\partial c_i}$.
+# 6. Mean, $\mu = \frac1m \sum_i x_i$: every $x_i$ gets $\dfrac1m \dfrac{\partial L}{\partial \mu}$, so
+#    $\dfrac{\partial L}{\partial x_i} = \dfrac{\partial L}{\partial c_i} + \dfrac1m \dfrac{\partial L}{\partial \mu}$.
+#
+# **The simplified closed form.** Substitute backwards, using $c_i = \sigma \hat x_i$. Steps 2 and 3 give
+#
+# $$
+# \frac{\partial L}{\partial v} = -\frac{1}{2\sigma^3} \sum_j d\hat x_j\, c_j = -\frac{1}{2\sigma^2} \sum_j d\hat x_j\, \hat x_j ,
+# $$
+#
+# so step 4 becomes
+#
+# $$
+# \frac{\partial L}{\partial c_i} = \frac{d\hat x_i}{\sigma} - \frac{\sigma \hat x_i}{m\,\sigma^2} \sum_j d\hat x_j\, \hat x_j
+#   = \frac{1}{\sigma}\Big(d\hat x_i - \frac{\hat x_i}{m} \sum_j d\hat x_j\, \hat x_j\Big).
+# $$
+#
+# Summing over $i$ for step 5, the second term drops out because the normalised values have
+# mean zero, $\sum_i \hat x_i = 0$:
+#
+# $$
+# \frac{\partial L}{\partial \mu} = -\frac{1}{\sigma}\Big(\sum_i d\hat x_i - \frac{1}{m}\sum_i \hat x_i \sum_j d\hat x_j\, \hat x_j\Big)
+#   = -\frac{1}{\sigma} \sum_i d\hat x_i .
+# $$
+#
+# (For the same reason the path from $\mu$ through the variance contributes nothing:
+# $\partial v/\partial \mu = -\frac2m \sum_i c_i = 0$.) Step 6 then adds the three paths up:
+#
+# $$
+# \frac{\partial L}{\partial x_i}
+#   = \frac{1}{\sigma}\Big(d\hat x_i - \frac1m \sum_j d\hat x_j - \frac{\hat x_i}{m} \sum_j d\hat x_j\, \hat x_j\Big)
+#   = \frac{1}{m\,\sigma}\Big(m\, d\hat x_i - \sum_j d\hat x_j - \hat x_i \sum_j d\hat x_j\, \hat x_j\Big),
+#   \qquad d\hat x = \gamma\, g .
+# $$
+#
+# In words: the input gradient is the upstream gradient of $\hat x$, scaled by $1/\sigma$, minus its
+# mean and minus its component along $\hat x$ (up to $\epsilon$: $\sum_i \hat x_i^2 = m\,v/(v+\epsilon)$).
+# The two subtracted directions are the ones BN's output ignores: shifting all inputs of a channel
+# by the same amount leaves $\hat x$ unchanged, and so (up to $\epsilon$) does scaling them, so neither
+# gets any gradient. With $\sum_j d\hat x_j = \gamma \sum_j g_j = \gamma\,\partial L/\partial\beta$ and
+# $\sum_j d\hat x_j \hat x_j = \gamma\,\partial L/\partial\gamma$, the closed form reuses the two parameter
+# gradients, which is how `ops.batchnorm_backward` computes it (one line, no intermediate nodes):
+# $\partial L/\partial x = \frac{\gamma}{m\sigma}\big(m\, g - \partial L/\partial\beta - \hat x\,\partial L/\partial\gamma\big)$.
+#
+# Below, the naive version is written out node by node, and both are compared with each other,
+# with TensorFlow's automatic differentiation (`tf.GradientTape` through a Keras
+# `BatchNormalization` layer in training mode) and with a **gradient check**. A gradient check
+# compares a backward pass with centred finite differences,
+# $\partial L/\partial \theta \approx \big(L(\theta + h) - L(\theta - h)\big)/2h$, entry by entry
+# (`ops.check_gradients`, with $L = \sum_i g_i y_i$ so that the upstream gradient is $g$). Its error
+# is $O(h^2)$, so in float64 with $h = 10^{-5}$ a correct backward pass agrees to about $10^{-10}$,
+# and anything above $10^{-7}$ is a bug (float32 rounding alone gives about $10^{-3}$: check in
+# float64). Errors are the largest difference relative to the largest entry (`ops.rel_error`),
+# printed as a bound so that the output is the same on every machine.
 
 # %%
-small = np.random.default_rng(1)
-errors = ops.check_gradients(
-    lambda x, gamma, beta: ops.batchnorm_forward(x, gamma, beta, training=True),
-    ops.batchnorm_backward,
-    [small.normal(3.0, 2.0, (4, 3, 3, 2)), small.normal(1.0, 0.5, 2), small.normal(0.0, 1.0, 2)],
-    verbose=False,
-)
-print({name: bool(error < 1e-7) for name, error in errors.items()})
+def batchnorm_backward_naive(dout, x, gamma, eps=1e-3):
+    """BN's backward pass node by node, in reverse order of the forward graph (training mode)."""
+    axes = tuple(range(x.ndim - 1))  # every axis but the channels
+    m = x.size // x.shape[-1]  # values per channel
+    mu = x.mean(axis=axes)  # forward, keeping every node
+    c = x - mu
+    v = (c**2).mean(axis=axes)
+    sigma = np.sqrt(v + eps)
+    x_hat = c / sigma
+    dbeta = dout.sum(axis=axes)  # 1. y = gamma * x_hat + beta
+    dgamma = (dout * x_hat).sum(axis=axes)
+    dx_hat = gamma * dout
+    dc = dx_hat / sigma  # 2. x_hat = c / sigma: the direct path ...
+    dsigma = -(dx_hat * c).sum(axis=axes) / sigma**2  # ... and the path through sigma
+    dv = dsigma / (2 * sigma)  # 3. sigma = sqrt(v + eps)
+    dc = dc + dv * 2 * c / m  # 4. v = mean(c^2): c's second contribution
+    dmu = -dc.sum(axis=axes)  # 5. c = x - mu
+    dx = dc + dmu / m  # 6. mu = mean(x)
+    return dx, dgamma, dbeta
+
+
+small = np.random.default_rng(1)  # float64: a batch of 4 images of 3x3 pixels and 2 channels
+x64 = small.normal(3.0, 2.0, (4, 3, 3, 2))
+gamma64, beta64 = small.normal(1.0, 0.5, 2), small.normal(0.0, 1.0, 2)
+upstream = small.standard_normal(x64.shape)
+
+_, cache64 = ops.batchnorm_forward(x64, gamma64, beta64, training=True)
+closed_form = ops.batchnorm_backward(upstream, cache64)
+naive = batchnorm_backward_naive(upstream, x64, gamma64)
+
+bn64 = layers.BatchNormalization(epsilon=1e-3, dtype="float64")
+bn64.build(x64.shape)
+bn64.set_weights([gamma64, beta64, np.zeros(2), np.ones(2)])
+x_variable = tf.Variable(x64)
+with tf.GradientTape() as tape:
+    loss = tf.reduce_sum(bn64(x_variable, training=True) * upstream)
+autodiff = [g.numpy() for g in tape.gradient(loss, [x_variable, bn64.gamma, bn64.beta])]
+
+forward = lambda x, gamma, beta: ops.batchnorm_forward(x, gamma, beta, training=True)
+numeric_closed = ops.check_gradients(forward, ops.batchnorm_backward, [x64, gamma64, beta64], dout=upstream, verbose=False)
+numeric_naive = ops.check_gradients(lambda x, gamma, beta: (forward(x, gamma, beta)[0], (x, gamma)),
+                                    lambda dout, inputs: batchnorm_backward_naive(dout, *inputs),
+                                    [x64, gamma64, beta64], dout=upstream, verbose=False)
+
+
+def bound(error, digits):
+    return f"< 1e-{digits}" if error < 10.0**-digits else f"{error:.1e}, WRONG"
+
+
+names = ["dL/dx", "dL/dgamma", "dL/dbeta"]
+pd.DataFrame({
+    "naive vs closed form": [bound(ops.rel_error(a, b), 13) for a, b in zip(naive, closed_form)],
+    "closed form vs tf.GradientTape": [bound(ops.rel_error(a, b), 13) for a, b in zip(closed_form, autodiff)],
+    "closed form vs finite differences": [bound(e, 9) for e in numeric_closed.values()],
+    "naive vs finite differences": [bound(e, 9) for e in numeric_naive.values()],
+}, index=names).T
 
 # %% [markdown]
 # ## 4. Training mode and inference mode
@@ -631,6 +767,8 @@ result = nb06.fix_batchnorm.check(answer)
 # * BN standardises every channel with the mini-batch's mean and (biased) variance, over the
 #   batch and all positions, then scales by $\gamma$ and shifts by $\beta$.
 # * Training uses the batch statistics, inference the moving ones; at inference BN folds into the convolution.
+# * Backward: $\partial L/\partial x = \frac{1}{m\sigma}\big(m\,d\hat x - \sum d\hat x - \hat x \sum d\hat x\,\hat x\big)$
+#   with $d\hat x = \gamma\,\partial L/\partial y$; check every backward pass with finite differences in float64.
 # * Per channel: 2 trainable and 2 non-trainable parameters; a bias right before BN is wasted.
 # * Dropout, weight decay and augmentation act in training only; whether BN goes before or after
 #   the ReLU is an empirical question.

@@ -32,7 +32,10 @@
 # * max-pooling sends each gradient to the one input that won its window; average and global
 #   average pooling share it among the window's inputs;
 # * loops, serialisation (im2col) and library convolutions compute the same numbers,
-#   at very different speeds.
+#   at very different speeds;
+# * the same rules give the backward passes of the transposed, depthwise-separable and dilated
+#   convolutions of notebooks 03 to 05, and a gradient check catches a broken dilated backprop
+#   that still trains.
 #
 # Every gradient is checked twice: against centred finite differences and against
 # TensorFlow's automatic differentiation.
@@ -72,13 +75,14 @@ import course_utils  # first: keeps TensorFlow's start-up messages out of the no
 import functools
 import time
 
+import keras
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import tensorflow as tf
 from IPython.display import Markdown, display
 
-from course_utils import ops, plots, widgets
+from course_utils import config, experiments, numpy_net, ops, plots, widgets
 from course_utils.exercises import nb07
 
 np.set_printoptions(precision=4, suppress=True)
@@ -244,7 +248,7 @@ explorer
 # 1. the formulas above (correlation and full convolution);
 # 2. `ops.conv2d_backward`, the vectorised backward pass of the course package;
 # 3. **finite differences**: nudge each input by $\pm h$ and measure $E$
-#    (`ops.check_gradients`, centred differences in float64);
+#    (`ops.check_gradients`, centred differences in float64: the gradient check of notebook 06);
 # 4. **automatic differentiation**: `tf.GradientTape` on the same computation.
 #
 # Relative errors are $\max|a-b| / \max(|a|,|b|)$ (`ops.rel_error`). Exact rounding differs
@@ -716,6 +720,227 @@ result = nb07.fix_window_backward.check(answer)
 #
 # Further reading: Goodfellow, Bengio and Courville, *Deep Learning*, chapter 9
 # (<http://www.deeplearningbook.org/contents/convnets.html>).
+
+# %% [markdown]
+# ## 10. The other convolutions of the course: transposed, depthwise-separable, dilated
+#
+# Notebooks 03 to 05 introduced dilated, transposed and depthwise-separable convolutions. Their
+# backward passes follow from the two rules of this
+# notebook: the weight gradient correlates the layer's input with the output gradient, and the
+# input gradient sends the output gradient back along the connections of the forward pass. Each
+# is checked like the ordinary convolution of section 5.
+#
+# ### Transposed convolution is the input gradient of a convolution
+#
+# Notebook 04 wrote the stride-2 convolution of a $4\times4$ image with its $2\times2$ kernel $K_1$ as
+# a matrix, $y = C\,x$, and found that the transposed convolution is $C^\top$. The chain rule gives
+# $\partial L/\partial x = C^\top\,\partial L/\partial y$: the input gradient of that convolution, with
+# the output gradient set to notebook 04's $2\times2$ input $X$, *is* the transposed convolution of $X$.
+
+# %%
+X_small = np.array([[0., 1.], [2., 3.]])  # notebook 04's input X and kernel K1
+K1 = np.array([[0., 1.], [2., 3.]])
+_, cache_t = ops.conv2d_forward(np.zeros((1, 4, 4, 1)), K1[:, :, None, None], None, stride=2)
+as_gradient = ops.conv2d_backward(as4d(X_small), cache_t)[0][0, :, :, 0]
+transposed, _ = ops.conv2d_transpose_forward(as4d(X_small), K1[:, :, None, None], None, stride=2)
+tf_transposed = tf.nn.conv2d_transpose(as4d(X_small), K1[:, :, None, None], output_shape=(1, 4, 4, 1),
+                                       strides=2, padding="VALID").numpy()
+print("dL/dx of the stride-2 convolution, with dL/dy = X:\n", as_gradient)
+print("== ops.conv2d_transpose_forward(X):", np.array_equal(as_gradient, transposed[0, :, :, 0]),
+      "| == tf.nn.conv2d_transpose(X):", np.allclose(as_gradient, tf_transposed[0, :, :, 0]))
+
+# %% [markdown]
+# ### Depthwise-separable convolution
+#
+# `ops.separable_conv2d_forward` (notebook 05) is a depthwise stage, a grouped convolution with
+# `groups = C_in`, followed by a $1\times1$ convolution. Its backward pass applies the chain rule
+# through both: the $1\times1$ stage's input gradient is the upstream gradient of the depthwise stage.
+# Checked in float64 against TensorFlow's automatic differentiation of `tf.nn.separable_conv2d`
+# and against finite differences, with stride 2, `"same"` padding and a depth multiplier of 2:
+
+# %%
+sep = np.random.default_rng(3)
+x_sep, depthwise_kernel, pointwise_kernel, bias_sep = (sep.standard_normal((2, 5, 5, 3)), sep.standard_normal((3, 3, 3, 2)),
+                                                       sep.standard_normal((1, 1, 6, 4)), sep.standard_normal(4))
+forward_sep = lambda x, dw, pw, b: ops.separable_conv2d_forward(x, dw, pw, b, stride=2, padding="same")
+out_sep, cache_sep = forward_sep(x_sep, depthwise_kernel, pointwise_kernel, bias_sep)
+upstream_sep = sep.standard_normal(out_sep.shape)
+
+tensors = [tf.constant(a) for a in (x_sep, depthwise_kernel, pointwise_kernel, bias_sep)]
+with tf.GradientTape() as tape:
+    tape.watch(tensors)
+    out_tf = tf.nn.separable_conv2d(tensors[0], tensors[1], tensors[2], strides=[1, 2, 2, 1], padding="SAME") + tensors[3]
+    loss = tf.reduce_sum(out_tf * upstream_sep)
+grads_tf = tape.gradient(loss, tensors)
+grads_numpy = ops.separable_conv2d_backward(upstream_sep, cache_sep)
+numeric_sep = ops.check_gradients(forward_sep, ops.separable_conv2d_backward,
+                                  [x_sep, depthwise_kernel, pointwise_kernel, bias_sep], dout=upstream_sep, verbose=False)
+print("forward, numpy vs tf.nn.separable_conv2d: rel_error < 1e-12:", ops.rel_error(out_sep, out_tf.numpy()) < 1e-12)
+for name, ours, theirs, numeric_error in zip(["dx", "d depthwise", "d pointwise", "d bias"], grads_numpy, grads_tf,
+                                             numeric_sep.values()):
+    print(f"{name:12s} {str(ours.shape):14s} vs tf.GradientTape rel_error < 1e-12: "
+          f"{ops.rel_error(ours, theirs.numpy()) < 1e-12},  vs finite differences < 1e-9: {numeric_error < 1e-9}")
+
+# %% [markdown]
+# ### Dilated convolution, and a broken backward pass that a gradient check catches
+#
+# The forward pass reads, for output pixel $(y, x)$ and tap $(i, j)$, the padded input pixel
+# $(y s + i d,\; x s + j d)$. The backward pass must send the gradient back along the same
+# connections. Tap by tap, with $P_{ij}$ the input pixels tap $(i,j)$ read (one strided slice):
+#
+# $$ \frac{\partial L}{\partial w_{ij}} = P_{ij}^\top\,\frac{\partial L}{\partial Y}, \qquad
+#    \frac{\partial L}{\partial P_{ij}} \mathrel{+}= \frac{\partial L}{\partial Y}\; w_{ij}^\top. $$
+#
+# `ops.dilated_conv2d_backward` does exactly this. Notebook 03 retold a blog post (J. D. Seo,
+# "ICLR 2016 — Implementing Context Module in Tensorflow with Interactive Code [Manual Back Prop
+# with TF]", March 2018) that trained Yu & Koltun's context module on MNIST: 77 % with automatic
+# differentiation, 75 % with a hand-written dilated backprop. The author found that his
+# hand-written backward pass "is wrong", but the post does not say what the mistake was.
+# `ops.dilated_conv2d_backward_broken` is this course's own reconstruction of a typical mistake,
+# not the blog post's code: the same code, copied from an ordinary convolution's backward pass,
+# that looks for tap $(i, j)$ at $(ys + i,\; xs + j)$, forgetting the gaps.
+# Shapes are right, the bias gradient is right, and for $d = 1$ the whole thing is right, which
+# is how such a bug survives tests that only try $d = 1$:
+
+# %%
+rng = np.random.default_rng(0)
+x = rng.standard_normal((2, 9, 9, 3))
+w = rng.standard_normal((3, 3, 3, 4))
+b = rng.standard_normal(4)
+_, cache1 = ops.conv2d_forward(x, w, b, padding="same", dilation=1)
+dout1 = rng.standard_normal((2, 9, 9, 4))
+same = all(np.array_equal(g1, g2) for g1, g2 in zip(ops.dilated_conv2d_backward(dout1, cache1),
+                                                    ops.dilated_conv2d_backward_broken(dout1, cache1)))
+print("d = 1: broken backprop == correct backprop:", same)
+
+# %% [markdown]
+# The gradient check of notebook 06 (centred finite differences in float64: about $10^{-10}$ for a
+# correct backward pass, anything above $10^{-7}$ is a bug) tells them apart at once. With $d = 2$:
+
+# %%
+def forward_d2(x, w, b):
+    return ops.conv2d_forward(x, w, b, padding="same", dilation=2)
+
+
+def shown(error):
+    return "< 1e-8, ok" if error < 1e-8 else f"{error:.2f}, WRONG"
+
+
+checks = {name: ops.check_gradients(forward_d2, backward, [x, w, b], verbose=False)
+          for name, backward in (("correct", ops.dilated_conv2d_backward),
+                                 ("broken", ops.dilated_conv2d_backward_broken))}
+pd.DataFrame({name: {f"d{k}": shown(e) for k, e in errors.items()} for name, errors in checks.items()}).T
+
+# %% [markdown]
+# The gradient check exposes the broken version at once: its input and weight gradients are off
+# by more than 100 % of their size; only the bias gradient (a plain sum of $\partial L/\partial Y$)
+# survives.
+#
+# **Exercise 7.** Write `read(y, x, i, j, s, d)`: the `(row, col)` of the padded input that tap
+# $(i, j)$ of output pixel $(y, x)$ reads, for stride $s$ and dilation $d$. (This one line is what
+# the broken backprop gets wrong.)
+
+# %%
+def read(y, x, i, j, s, d):
+    ...  # your code
+
+
+answer = None  # when read is written: answer = read
+result = nb07.tap_position.check(answer)
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# def read(y, x, i, j, s, d):
+#     return (y * s + i * d, x * s + j * d)
+#
+# answer = read
+# ```
+# </details>
+#
+# ### The whole network: numpy backprop vs automatic differentiation
+#
+# `numpy_net.NumpyContextNet` is the context classifier of notebook 03 in numpy (front-end, Basic
+# context module, dense head), built from `course_utils.ops`, with a choice of convolution backward
+# pass. Copy its weights into a Keras model and compare its gradients with TensorFlow's automatic
+# differentiation on a batch of images (float32, so agreement to about $10^{-5}$ is perfect). The
+# images come from the budget `numpy_context`, which also trains the network below:
+#
+# **Exercise 8 (predict, then check).** Before you run the comparison: the network's convolutions
+# are `front_end` ($d = 1$) and `ctx1` ... `ctx8` with dilations $1, 1, 2, 4, 8, 16, 1, 1$. Which
+# of them will get the right kernel gradient from the *broken* backward pass? Give a set of layer
+# names, then run the next cell and read the table.
+
+# %%
+answer = None
+result = nb07.broken_right_layers.check(answer)
+
+# %%
+np_budget = config.budget("numpy_context")
+np_data = experiments.load_data(np_budget)
+print(f"dataset: {np_data.title}, images {np_data.input_shape}, {np_data.num_classes} classes")
+net = numpy_net.NumpyContextNet(np_data.input_shape, np_data.num_classes, channels=4, init="he_normal", seed=0)
+xb, yb = np_data.x_train[:32], np_data.y_train[:32]
+keras_net = net.to_keras()
+with tf.GradientTape() as tape:
+    logits = keras_net(xb)
+    loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(yb, logits, from_logits=True))
+gradients = tape.gradient(loss, keras_net.trainable_weights)
+autodiff = {v.path.split("/")[-2]: g.numpy()  # layer name -> kernel gradient
+            for v, g in zip(keras_net.trainable_weights, gradients) if v.path.endswith("kernel")}
+
+rows = {}
+for name, backward in (("correct", ops.dilated_conv2d_backward), ("broken", ops.dilated_conv2d_backward_broken)):
+    _, grads = net.loss_and_grads(xb, yb, backward)
+    rows[name] = {f"{layer} (d={d})": ops.rel_error(grads[layer][0], autodiff[layer]) for layer, d in net.conv_layers}
+pd.DataFrame(rows).map(lambda e: "< 1e-4" if e < 1e-4 else f"{e:.2f}")
+
+# %% [markdown]
+# <details><summary>Solution of exercise 8</summary>
+#
+# ```python
+# answer = {"ctx7", "ctx8"}
+# ```
+# </details>
+#
+# The correct backprop matches autodiff on every layer. The broken one is right on the layers
+# *above* the first dilated layer it meets going backwards ($d = 1$: `ctx8`, `ctx7`) and wrong on
+# `ctx6` and everything below it, because its wrong $\partial L/\partial x$ flows on into the layers below.
+#
+# ### Training with the broken gradient
+#
+# Does it matter? The blog post's broken network still learned (75 % against 77 %). Train the numpy
+# network twice from the same identity initialisation, once with each backward pass, with Adam
+# on the budget `numpy_context`:
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+np_runs = {}
+for name, backward in (("correct backprop", ops.dilated_conv2d_backward),
+                       ("broken backprop", ops.dilated_conv2d_backward_broken)):
+    net = numpy_net.NumpyContextNet(np_data.input_shape, np_data.num_classes, channels=4, init="identity", seed=0)
+    losses = numpy_net.train_numpy(net, np_data.x_train, np_data.y_train, np_budget.epochs, np_budget.batch_size,
+                                conv_backward=backward, seed=0)
+    accuracy = float(np.mean(net.predict(np_data.x_test) == np_data.y_test))
+    np_runs[name] = (losses, accuracy)
+    print(f"{name}: final loss {np.mean(losses[-10:]):.3f}, test accuracy {accuracy:.3f} on {np_data.title} "
+          f"({np_budget.epochs} epoch(s) of {len(np_data.x_train)} images)")
+
+# %%
+plots.plot_training_runs({name: losses for name, (losses, _) in np_runs.items()},
+                         {name: acc for name, (_, acc) in np_runs.items()},
+                         title=f"numpy context network on {np_data.title}: correct vs broken dilated backprop")
+plt.show()
+
+# %% [markdown]
+# The broken run still learns, mostly through the parts its bug does not touch (the dense head,
+# the $d = 1$ layers above the first dilated one) and through gradients that are wrong but still
+# correlated with the right ones. With the full budget it ends with a higher loss and a lower test
+# accuracy than the correct run (0.732 against 0.747 in the saved run), a gap much like the blog
+# post's 75 % against 77 %, although with a different bug and dataset. That is the
+# dangerous kind of bug: the loss goes down, the accuracy looks plausible, and only a gradient
+# check says that the code is wrong.
 #
 # ## What to remember
 #
@@ -724,4 +949,7 @@ result = nb07.fix_window_backward.check(answer)
 # * The input gradient is a full convolution of the output gradient with the kernel rotated by $180°$.
 # * Max-pooling routes each window's gradient to one input, its maximum (the first one at a tie);
 #   average pooling shares it equally among the window's inputs.
-# * Check every hand-written backward pass with finite differences or autodiff.
+# * Dilated, transposed and separable convolutions follow the same two rules; the transposed
+#   convolution *is* a convolution's input gradient.
+# * Check every hand-written backward pass with finite differences or autodiff, with every option
+#   on: a dilated backward pass that forgets the gaps is right for $d = 1$ only.

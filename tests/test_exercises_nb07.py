@@ -75,3 +75,12 @@ def test_function_exercise_explains_wrong_shapes_and_values():
     result = nb07.input_gradient_function.check(lambda dout, w: _input_gradient(dout, w[::-1, ::-1]), quiet=True)
     assert not result and "rotate" in result.message
     assert not nb07.input_gradient_function.check(42, quiet=True)
+
+
+def test_tap_position_accepts_the_solution_and_explains_the_broken_backprop():
+    assert nb07.tap_position.check(lambda y, x, i, j, s, d: (y * s + i * d, x * s + j * d), quiet=True)
+    forgets_gaps = nb07.tap_position.check(lambda y, x, i, j, s, d: (y * s + i, x * s + j), quiet=True)
+    assert not forgets_gaps and "broken backprop" in forgets_gaps.message
+    assert not any(text in forgets_gaps.message for text in ("i * d", "i*d"))
+    assert "window" in nb07.tap_position.check(lambda *args: (0, 0), quiet=True).message
+    assert "not attempted" in nb07.tap_position.check(None, quiet=True).message

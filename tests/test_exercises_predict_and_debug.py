@@ -103,7 +103,7 @@ def test_near_misses_get_their_own_hint():
 
 
 def test_predict_which_layers_the_broken_backprop_gets_right():
-    ex = nb03.broken_right_layers
+    ex = nb07.broken_right_layers
     assert ex.style == "predict"
     # the notebook's table shows it: the d = 1 layers above the last dilated one (ctx6, d = 16)
     assert ex.check({"ctx7", "ctx8"}, quiet=True)
@@ -124,7 +124,7 @@ def test_broken_right_layers_agree_with_the_numpy_network():
     _, broken = net.loss_and_grads(x, y, ops.dilated_conv2d_backward_broken)
     agree = {name for name, _ in net.conv_layers if np.allclose(right[name][0], broken[name][0], rtol=1e-10, atol=1e-12)}
     assert agree == {"ctx7", "ctx8"}
-    assert nb03.broken_right_layers.check(agree, quiet=True)
+    assert nb07.broken_right_layers.check(agree, quiet=True)
 
 
 # ----------------------------------------------------------------------------- every notebook

@@ -24,6 +24,8 @@ __all__ = [
     "avgpool_gradient",
     "buggy_window_backward",
     "fix_window_backward",
+    "tap_position",
+    "broken_right_layers",
 ]
 
 #: A 3x3 input, a 2x2 kernel and the gradient dE/dH^l of the 2x2 output.
@@ -175,3 +177,82 @@ fix_window_backward = Exercise(
     "nb07.buggy_window_backward(window, g) is right when the maximum is unique. Find the bug and give "
     "the repaired function (at a tie, the first maximum in row-major order wins, as in TensorFlow).",
     _check_fix_window_backward, style="find-the-bug")
+
+
+# ----------------------------------------------------------------------------- dilated backprop (section 10)
+def _read_pixel(y: int, x: int, i: int, j: int, s: int, d: int) -> tuple[int, int]:
+    """The padded input pixel tap (i, j) of output (y, x) reads, measured with ops.conv2d_forward."""
+    size = (max(y, x) * s + 2 * d + 3)
+    image = np.arange(size * size, dtype=float).reshape(1, size, size, 1)
+    w = np.zeros((3, 3, 1, 1))
+    w[i, j] = 1.0
+    out, _ = conv2d_forward(image, w, None, stride=s, dilation=d)
+    row, col = divmod(int(out[0, y, x, 0]), size)
+    return row, col
+
+
+def _check_tap_position(answer) -> None:
+    require(callable(answer), "answer should be a function read(y, x, i, j, s, d) returning (row, col).")
+    for y, x, i, j, s, d in [(0, 0, 1, 2, 1, 1), (2, 1, 1, 1, 1, 1), (1, 2, 2, 0, 2, 1),
+                             (1, 1, 2, 2, 1, 2), (2, 0, 1, 2, 2, 3), (0, 3, 2, 1, 3, 2)]:
+        got, expected = tuple(answer(y, x, i, j, s, d)), _read_pixel(y, x, i, j, s, d)
+        if got == expected:
+            continue
+        if d > 1 and got == (y * s + i, x * s + j):
+            raise AssertionError("your function forgets the gaps: with d > 1 neighbouring taps are d pixels "
+                                 "apart. This is exactly the bug of the broken backprop.")
+        raise AssertionError(f"read{(y, x, i, j, s, d)} returned {got}, which is not right. The window of "
+                             "output (y, x) starts at (y*s, x*s); the taps then step through it.")
+
+
+tap_position = Exercise(
+    "nb07-tap-position",
+    "Write read(y, x, i, j, s, d): the (row, col) of the padded input that tap (i, j) of output (y, x) "
+    "reads, for stride s and dilation d.",
+    _check_tap_position)
+
+
+# ----------------------------------------------------------------------------- predict, then check
+def _broken_right_layers() -> set[str]:
+    """Layers of the numpy context network whose kernel gradient the broken backprop gets right:
+    those reached, going backwards, before the first dilated layer (their dx never went through one)."""
+    from course_utils.models import CONTEXT_DILATIONS
+
+    layers = [("front_end", 1)] + [(f"ctx{i}", d) for i, d in enumerate(CONTEXT_DILATIONS, start=1)]
+    right = set()
+    for name, d in reversed(layers):
+        if d > 1:
+            break
+        right.add(name)
+    return right
+
+
+def _check_broken_right_layers(answer) -> None:
+    from course_utils.models import CONTEXT_DILATIONS
+
+    names = ["front_end"] + [f"ctx{i}" for i in range(1, len(CONTEXT_DILATIONS) + 1)]
+    try:
+        chosen = {str(a).strip() for a in answer}
+    except TypeError:
+        raise AssertionError("answer with a set of layer names, e.g. {'ctx1', 'ctx2'}.") from None
+    unknown = chosen - set(names)
+    require(not unknown, f"{sorted(unknown)} are not layers of the network {names}.")
+    expected = _broken_right_layers()
+    if chosen == expected:
+        return
+    undilated = {n for n, d in zip(names, (1,) + tuple(CONTEXT_DILATIONS)) if d == 1}
+    if chosen - expected and chosen - expected <= undilated:
+        raise AssertionError("each layer with d = 1 computes its own gradients correctly from the dout it gets, "
+                             "but is the dout it gets right? Follow the gradient from the loss down.")
+    if expected - chosen:
+        raise AssertionError("some layers get their whole gradient before the backward pass meets any "
+                             "dilated layer: which are they?")
+    raise AssertionError("a dilated layer's own kernel gradient is wrong already: its taps are looked for "
+                         "at the wrong pixels.")
+
+
+broken_right_layers = Exercise(
+    "nb07-broken-right-layers",
+    "Before running the comparison with autodiff: which layers' kernel gradients will the broken "
+    "dilated backprop get right? Give a set of layer names.",
+    _check_broken_right_layers, style="predict")

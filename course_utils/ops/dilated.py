@@ -18,7 +18,7 @@ one strided slice, shaped ``(N, Ho, Wo, C_in)``)::
 
 :func:`dilated_conv2d_backward` does exactly this. :func:`dilated_conv2d_backward_broken`
 is the same code with one realistic mistake, kept for the lesson of
-notebook 03: it is a backward pass copied from an ordinary convolution.
+notebook 07 (section 10): it is a backward pass copied from an ordinary convolution.
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def dilated_conv2d_backward_broken(dout: ArrayLike, cache: ConvCache) -> tuple[N
     Only ``db`` is right. Shapes are right too, and for ``d = 1`` the result
     is correct, which is how such a bug survives tests that only try ``d = 1``.
     A gradient check with ``d > 1`` exposes it at once; training with it still
-    "works" somewhat (the blog post behind notebook 03 reached 75 % instead
+    "works" somewhat (the blog post retold in notebook 03 reached 75 % instead
     of 77 %), because the wrong gradients are still correlated with the right ones.
     """
     return _backward_tap_by_tap(dout, cache, tap_spacing=(1, 1), where="dilated_conv2d_backward_broken")
