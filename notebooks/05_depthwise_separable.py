@@ -22,10 +22,15 @@
 # each output feature). Xception and MobileNet split the two jobs into two cheaper layers,
 # a *depthwise* and a *pointwise* convolution, and pay a small price in accuracy for a
 # large saving in parameters and computation. (Both apply the depthwise stage first.
-# MobileNet puts batch norm and a ReLU after each stage; Xception puts no non-linearity
+# MobileNet puts batch normalisation and a ReLU after each stage; Xception puts no non-linearity
 # between the two, which its paper found works better. The "extreme Inception" module that
 # motivates Xception runs the $1\times1$ stage first, an order that matters little in a deep
 # stack.)
+#
+# **Batch normalisation** (BN), in one line until notebook 06 teaches it: a layer that standardises
+# each channel with the mean and variance of the current batch, then scales and shifts it with two
+# learned numbers per channel, and keeps two running statistics per channel for inference (four
+# numbers per channel in all).
 #
 # In this notebook you will
 #
@@ -36,7 +41,7 @@
 # * derive MobileNet's **reduction factor** $\frac{1}{N} + \frac{1}{D_K^2}$ (the question
 #   "Reduction factor - ?" of AIL 862) and check it against counted MACs;
 # * verify that Keras' `SeparableConv2D` *is* a `DepthwiseConv2D` followed by a $1\times1$
-#   `Conv2D`, and that the course's numpy version matches TensorFlow, gradients included;
+#   `Conv2D`, and that the course's numpy version matches TensorFlow;
 # * meet the two relatives: **spatially separable** ($3\times1$ then $1\times3$) and
 #   **grouped** convolutions;
 # * train standard and separable networks of several widths on real images and compare
@@ -79,7 +84,6 @@ import keras
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import tensorflow as tf
 from keras import layers
 
 from course_utils import config, experiments, ops, params, plots, widgets
@@ -398,43 +402,21 @@ print("outputs", y_separable.shape, y_two_layers.shape)
 print("max |difference| below 1e-5:", bool(np.abs(y_separable - y_two_layers).max() < 1e-5))
 
 # %% [markdown]
-# ## 6. The numpy layer against TensorFlow, forward and backward
+# ## 6. The numpy layer against TensorFlow
 #
 # `ops.separable_conv2d_forward` runs the depthwise stage as a grouped convolution
-# (`groups = C_in`, section 7) and then a $1\times1$ convolution; its backward pass applies the
-# chain rule through both. Same weights, same input: compare with `tf.nn.separable_conv2d`,
-# and the gradients with TensorFlow's automatic differentiation.
+# (`groups = C_in`, section 7) and then a $1\times1$ convolution. Same weights, same input as the
+# Keras layer above:
 
 # %%
 out_numpy, cache = ops.separable_conv2d_forward(x, depthwise_kernel, pointwise_kernel, bias, padding="same")
 print("forward, numpy vs Keras layer: rel. error below 1e-5:", ops.rel_error(out_numpy, y_separable) < 1e-5)
 
-upstream = np.random.default_rng(2).standard_normal(out_numpy.shape).astype("float32")
-tensors = [tf.constant(a) for a in (x, depthwise_kernel, pointwise_kernel, bias)]
-with tf.GradientTape() as tape:
-    tape.watch(tensors)
-    out_tf = tf.nn.separable_conv2d(tensors[0], tensors[1], tensors[2], strides=[1, 1, 1, 1], padding="SAME") + tensors[3]
-    loss = tf.reduce_sum(out_tf * upstream)
-grads_tf = tape.gradient(loss, tensors)
-grads_numpy = ops.separable_conv2d_backward(upstream, cache)
-for name, ours, theirs in zip(["dx", "d depthwise", "d pointwise", "d bias"], grads_numpy, grads_tf):
-    print(f"{name:12s} {str(ours.shape):18s} rel. error vs TensorFlow below 1e-4: {ops.rel_error(ours, theirs.numpy()) < 1e-4}")
-
 # %% [markdown]
-# And against centred finite differences, in float64 on a small example (the CS231n check):
-
-# %%
-small = np.random.default_rng(3)
-errors = ops.check_gradients(
-    lambda x, dw, pw, b: ops.separable_conv2d_forward(x, dw, pw, b, stride=2, padding="same"),
-    ops.separable_conv2d_backward,
-    [small.standard_normal((2, 5, 5, 3)), small.standard_normal((3, 3, 3, 2)),
-     small.standard_normal((1, 1, 6, 4)), small.standard_normal(4)],
-    verbose=False,
-)
-print({name: bool(error < 1e-7) for name, error in errors.items()})
-
-# %% [markdown]
+# Its backward pass (`ops.separable_conv2d_backward`, the chain rule through both stages) is
+# derived and checked against TensorFlow in notebook 07 (section 10), after backpropagation
+# through an ordinary convolution.
+#
 # ## 7. Relatives: spatially separable and grouped convolutions
 #
 # ### Spatially separable: $3\times1$ then $1\times3$
@@ -593,9 +575,9 @@ result = nb05.grouped_params.check(answer)
 # network (`experiments.small_cnn`) with standard and with separable convolutions, at three
 # widths $w$ (channels $w, 2w, 4w, 4w$). As in MobileNet, the first layer is a standard
 # convolution in both versions (a 1- or 3-channel image has almost nothing to separate) and
-# every convolution is followed by batch normalisation and a ReLU (notebook 06 explains batch
-# normalisation; without it, stacked depthwise and pointwise layers start learning very
-# slowly). Same data, same seed, same optimiser (Adam), same epochs; the budget comes from
+# every convolution is followed by batch normalisation (defined in one line in the introduction;
+# here it is a black box, notebook 06 teaches it) and a ReLU. Without it, stacked depthwise and
+# pointwise layers start learning very slowly. Same data, same seed, same optimiser (Adam), same epochs; the budget comes from
 # `config.budget("separable_vs_standard")` and the dataset from `config.dataset()`.
 
 # %%

@@ -71,20 +71,7 @@ def _notebook(number: str) -> Path:
     return next(p for p in NOTEBOOKS if _number(p) == number)
 
 
-#: Uses still to be removed: 05 section 6 checks the separable backward pass (its copy in 07 section 10
-#: is in place) and 05 section 8 trains with batch normalisation without the one-line definition; the
-#: change to 05 waits for a full re-execution of 05. Strict: the test fails once 05 is fixed, so remove
-#: the names then.
-PENDING_IN_05 = {"gradient check (finite differences)", "automatic differentiation (tf.GradientTape)",
-                 "backprop through convolution", "batch normalisation"}
-
-
-def _params(concepts, pending=frozenset()):
-    return [pytest.param(c, id=c.name, marks=[pytest.mark.xfail(strict=True, reason="05 not yet re-executed")]
-                         if c.name in pending else []) for c in concepts]
-
-
-@pytest.mark.parametrize("concept", _params(CONCEPTS, PENDING_IN_05 - {"batch normalisation"}))
+@pytest.mark.parametrize("concept", CONCEPTS, ids=[c.name for c in CONCEPTS])
 def test_no_notebook_uses_a_concept_before_the_notebook_that_teaches_it(concept):
     early = {p.name: _hits(concept.uses, _cells(p)[0]) for p in NOTEBOOKS if _number(p) < concept.home}
     offenders = {name: lines[:3] for name, lines in early.items() if lines}
@@ -98,7 +85,8 @@ def test_the_home_notebook_teaches_and_uses_the_concept(concept):
     assert _hits(concept.uses, code), f"notebook {concept.home} teaches {concept.name} but never uses it in code"
 
 
-@pytest.mark.parametrize("concept", _params([c for c in CONCEPTS if c.black_box], PENDING_IN_05))
+@pytest.mark.parametrize("concept", [c for c in CONCEPTS if c.black_box],
+                         ids=[c.name for c in CONCEPTS if c.black_box])
 def test_a_black_box_before_the_home_is_defined_in_one_line_and_points_to_it(concept):
     for path in NOTEBOOKS:
         if _number(path) >= concept.home:
