@@ -30,6 +30,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -358,4 +359,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # As a fork of the server (launch.py), the worker ends with os._exit; so does a new
+    # interpreter, once its result is written: A3's evaluation thread (a3.prefetch_base) may
+    # still be inside TensorFlow when a check failed before it needed its value.
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
