@@ -298,21 +298,21 @@ plt.show()
 # %%
 def batchnorm_backward_naive(dout, x, gamma, eps=1e-3):
     """BN's backward pass node by node, in reverse order of the forward graph (training mode)."""
-    axes = tuple(range(x.ndim - 1))  # every axis but the channels
+    over = tuple(range(x.ndim - 1))  # every axis but the channels
     m = x.size // x.shape[-1]  # values per channel
-    mu = x.mean(axis=axes)  # forward, keeping every node
+    mu = x.mean(axis=over)  # forward, keeping every node
     c = x - mu
-    v = (c**2).mean(axis=axes)
+    v = (c**2).mean(axis=over)
     sigma = np.sqrt(v + eps)
     x_hat = c / sigma
-    dbeta = dout.sum(axis=axes)  # 1. y = gamma * x_hat + beta
-    dgamma = (dout * x_hat).sum(axis=axes)
+    dbeta = dout.sum(axis=over)  # 1. y = gamma * x_hat + beta
+    dgamma = np.sum(dout * x_hat, axis=over)
     dx_hat = gamma * dout
     dc = dx_hat / sigma  # 2. x_hat = c / sigma: the direct path ...
-    dsigma = -(dx_hat * c).sum(axis=axes) / sigma**2  # ... and the path through sigma
+    dsigma = -(dx_hat * c).sum(axis=over) / sigma**2  # ... and the path through sigma
     dv = dsigma / (2 * sigma)  # 3. sigma = sqrt(v + eps)
     dc = dc + dv * 2 * c / m  # 4. v = mean(c^2): c's second contribution
-    dmu = -dc.sum(axis=axes)  # 5. c = x - mu
+    dmu = -dc.sum(axis=over)  # 5. c = x - mu
     dx = dc + dmu / m  # 6. mu = mean(x)
     return dx, dgamma, dbeta
 
