@@ -312,8 +312,9 @@ _PREFETCHED: dict[tuple, concurrent.futures.Future] = {}
 
 def prefetch_base(folder: str | Path, dataset: str) -> concurrent.futures.Future:
     """Start evaluating the base run of ``folder`` (the instructor's base network with the
-    submitted weights) on ``dataset``'s whole test split, in a thread of this process, so
-    that it runs while the kernel executes the notebook. The base network is the
+    submitted weights) on the grader's images of ``dataset`` (:func:`validation_subset`),
+    in a thread of this process, so that it runs while the kernel executes the notebook.
+    The base network is the
     instructor's and the weights are the submitted file: nothing the kernel does enters
     into it. :func:`check_beats_base` uses the value when the weights file it reads is the
     same; any failure here is left for the check to find and report."""
