@@ -11,7 +11,10 @@ source (:func:`course_utils.grading.samples.random_class`: every student makes
   is the headline, as for the other benchmarks (the least disturbed run);
 * graded by ``nbgrader autograde a1_arithmetic`` itself, in one process, on an
   nbgrader course directory holding the same submissions (no sandbox, no
-  feedback), timed once per round as well;
+  feedback), timed once per round as well (the issue's reference);
+* for a like-for-like comparison, also ``course grade --jobs 1 --feedback none``
+  (no HTML feedback, as plain ``autograde``) and ``nbgrader autograde`` followed by
+  ``nbgrader generate_feedback`` (the HTML feedback ``course grade`` writes by default);
 * with ``--baseline DIR`` (a checkout of an earlier version of the repository,
   set up with its own ``make setup``), graded by that version's ``course grade
   --jobs 2`` (``DIR/.venv``) too, in the same rounds, so
@@ -57,13 +60,14 @@ BASELINE_TARGET = 1.25
 ASSIGNMENT = "a1_arithmetic"
 
 
-def time_course_grade(klass: Path, out: Path, jobs: int, checkout: Path | None = None) -> tuple[float, dict[str, float]]:
+def time_course_grade(klass: Path, out: Path, jobs: int, checkout: Path | None = None,
+                      feedback: str | None = None) -> tuple[float, dict[str, float]]:
     """``course grade`` of this repository (or of ``checkout``, with its own ``.venv``) as a
     command; (seconds, scores)."""
     shutil.rmtree(out, ignore_errors=True)
     python = sys.executable if checkout is None else str(checkout.resolve() / ".venv" / "bin" / "python")
     cmd = [python, "-m", "course_utils.cli", "grade", ASSIGNMENT, str(klass), "--out", str(out),
-           "--jobs", str(jobs), "--quiet"]
+           "--jobs", str(jobs), "--quiet"] + (["--feedback", feedback] if feedback else [])
     start = time.perf_counter()
     # from the checkout's own folder: `python -m` puts the working directory first on sys.path
     subprocess.run(cmd, check=True, capture_output=True, cwd=checkout or Path(__file__).resolve().parents[1])
@@ -84,15 +88,18 @@ def nbgrader_course(root: Path, klass: Path) -> Path:
     return root
 
 
-def time_plain_nbgrader(template: Path, work: Path) -> tuple[float, dict[str, float]]:
+def time_plain_nbgrader(template: Path, work: Path, feedback: bool = False) -> tuple[float, dict[str, float]]:
+    """``nbgrader autograde`` (then ``nbgrader generate_feedback`` with ``feedback``) on a copy
+    of the course directory ``template``; (seconds, scores)."""
     shutil.rmtree(work, ignore_errors=True)
     shutil.copytree(template, work)
     nbgrader = Path(sys.executable).parent / "nbgrader"
-    cmd = [str(nbgrader), "autograde", ASSIGNMENT, f"--CourseDirectory.root={work}",
-           f"--CourseDirectory.course_id={COURSE_ID}", "--force"]
     env = dict(os.environ, PATH=f"{nbgrader.parent}{os.pathsep}{os.environ.get('PATH', '')}")
     start = time.perf_counter()
-    subprocess.run(cmd, cwd=work, env=env, check=True, capture_output=True)
+    for step in ["autograde"] + (["generate_feedback"] if feedback else []):
+        cmd = [str(nbgrader), step, ASSIGNMENT, f"--CourseDirectory.root={work}",
+               f"--CourseDirectory.course_id={COURSE_ID}", "--force"]
+        subprocess.run(cmd, cwd=work, env=env, check=True, capture_output=True)
     elapsed = time.perf_counter() - start
     from nbgrader.api import Gradebook
 
@@ -118,10 +125,12 @@ def main() -> None:
         assignment = get_assignment(ASSIGNMENT)
         samples.write_class(assignment, tmp / "class", samples.random_class(assignment, size, seed=0))
         template = nbgrader_course(tmp / "nbgrader-template", tmp / "class")
-        times: dict[str, list[float]] = {"jobs 1": [], "jobs 2": [], "nbgrader": []}
         runs = [("jobs 1", lambda: time_course_grade(tmp / "class", tmp / "out1", 1)),
                 ("jobs 2", lambda: time_course_grade(tmp / "class", tmp / "out2", 2)),
-                ("nbgrader", lambda: time_plain_nbgrader(template, tmp / "nbgrader"))]
+                ("nbgrader", lambda: time_plain_nbgrader(template, tmp / "nbgrader")),
+                ("jobs 1 no feedback", lambda: time_course_grade(tmp / "class", tmp / "out4", 1, feedback="none")),
+                ("nbgrader + feedback", lambda: time_plain_nbgrader(template, tmp / "nbgrader-fb", feedback=True))]
+        times: dict[str, list[float]] = {label: [] for label, _ in runs}
         if args.baseline:
             times["baseline"] = []
             runs.append(("baseline", lambda: time_course_grade(tmp / "class", tmp / "out3", 2, args.baseline)))
@@ -130,7 +139,7 @@ def main() -> None:
             for label, run in runs:
                 elapsed, scores[label] = run()
                 times[label].append(elapsed)
-                print(f"round {round_ + 1}: {label:9s} {elapsed:7.1f} s", flush=True)
+                print(f"round {round_ + 1}: {label:20s} {elapsed:7.1f} s", flush=True)
     load_after = os.getloadavg()
 
     best = {label: min(values) for label, values in times.items()}
@@ -142,7 +151,7 @@ def main() -> None:
         "# Grading speed (benchmarks/bench_grading.py)",
         "",
         f"{size} submissions of `{ASSIGNMENT}` (a random class: 0-2 typical mistakes, 0-1 blank answer "
-        f"each), {repeats} round(s), the three graders taking turns within each round. The CPUs are "
+        f"each), {repeats} round(s), the graders taking turns within each round. The CPUs are "
         "shared with other work, so the best time of each grader is the headline (the least disturbed "
         "run); the median and every run are listed too.",
         "",
@@ -151,6 +160,8 @@ def main() -> None:
     ]
     names = {"jobs 1": "`course grade --jobs 1`", "jobs 2": "`course grade --jobs 2`",
              "nbgrader": "`nbgrader autograde` (one process)",
+             "jobs 1 no feedback": "`course grade --jobs 1 --feedback none`",
+             "nbgrader + feedback": "`nbgrader autograde` + `nbgrader generate_feedback`",
              "baseline": f"baseline `course grade --jobs 2` ({args.baseline})"}
     for label, values in times.items():
         lines.append(f"| {names[label]} | {best[label]:.1f} | {best[label] / size:.2f} | {median[label]:.1f} | "
@@ -165,6 +176,12 @@ def main() -> None:
         f"{'met' if best['jobs 1'] / best['nbgrader'] <= NBGRADER_TARGET else 'NOT met'}); "
         f"{median['jobs 1'] / median['nbgrader']:.2f}x on the medians; round by round: "
         + ", ".join(f"{one / nb:.2f}x" for one, nb in zip(times["jobs 1"], times["nbgrader"])) + ".",
+        "* Like for like: `course grade --jobs 1` against `nbgrader autograde` + `generate_feedback` "
+        f"(both write HTML feedback): **{best['jobs 1'] / best['nbgrader + feedback']:.2f}x** on the best runs, "
+        f"{median['jobs 1'] / median['nbgrader + feedback']:.2f}x on the medians; `course grade --jobs 1 "
+        f"--feedback none` against plain `nbgrader autograde` (neither does): "
+        f"**{best['jobs 1 no feedback'] / best['nbgrader']:.2f}x** on the best runs, "
+        f"{median['jobs 1 no feedback'] / median['nbgrader']:.2f}x on the medians.",
         f"* `course grade` per submission: its own worker process, a kernel sandboxed with `{sandbox}`, "
         "the bad-submission checks and HTML feedback; plain `nbgrader autograde` runs every submission "
         "in one process, unsandboxed, without feedback.",

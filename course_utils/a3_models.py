@@ -12,12 +12,12 @@ from typing import Any, Callable
 import numpy as np
 
 from course_utils.a3_runs import (TRAINED_HERE, Run, autograding, compile_model, history_path,  # noqa: F401
-                                  load_history, save_run, train, train_or_load, weights_path)
+                                  load_history, report, save_run, train, train_or_load, weights_path)
 
 __all__ = [
     "BASE_PARAMS_CIFAR10", "Run", "TRAINED_HERE", "build_base", "build_reference", "compile_model", "history_path",
     "weights_path",
-    "train", "save_run", "load_history", "train_or_load", "autograding",
+    "train", "save_run", "load_history", "train_or_load", "autograding", "report",
 ]
 
 #: Parameters of the base network on 32x32x3 inputs (the source's figure).

@@ -2,7 +2,9 @@
 
 A *run* is two files next to the notebook:
 
-``<name>.weights.h5``     the weights of the epoch with the best validation accuracy
+``<name>.weights.h5``     the weights of the epoch with the best validation accuracy (the
+                          separable network), or after the last epoch (``keep="last"``: the
+                          base network, judged as Part 1 poses it)
 ``<name>_history.json``   ``{"dataset", "input_shape", "epochs", "params", "history": {...}}``
 
 :func:`train_or_load` loads a saved run when its files exist (so re-running the
@@ -22,7 +24,7 @@ from typing import Any, Callable
 from course_utils import training
 
 __all__ = ["Run", "TRAINED_HERE", "autograding", "compile_model", "history_path", "load_history", "save_run",
-           "one_cycle_schedule", "train", "train_or_load", "weights_path"]
+           "one_cycle_schedule", "report", "train", "train_or_load", "weights_path"]
 
 
 def _keras():
@@ -129,15 +131,21 @@ def one_cycle_schedule(peak: float, epochs: int) -> Callable[[int], float]:
 
 def train(model, train_data, val_data, epochs: int, batch_size: int = 128, *, name: str,
           folder: str | Path = ".", augment: bool = False, one_cycle: float | None = None,
-          verbose: int = 2) -> tuple[dict[str, list[float]], float]:
-    """Fit ``model`` (:func:`training.fit`), keep the weights of the best validation epoch in
-    ``<name>.weights.h5`` (and in the model). ``augment``: random shifts and horizontal flips
+          keep: str = "best", verbose: int = 2) -> tuple[dict[str, list[float]], float]:
+    """Fit ``model`` (:func:`training.fit`) and save its weights in ``<name>.weights.h5`` (and
+    keep them in the model): those of the best validation epoch (``keep="best"``) or those
+    after the last epoch (``keep="last"``). ``augment``: random shifts and horizontal flips
     of the training images. ``one_cycle``: peak learning rate of :func:`one_cycle_schedule`;
     ``None`` keeps Adam's 1e-3. Returns the history and the mean seconds per epoch."""
+    if keep not in ("best", "last"):
+        raise ValueError(f"keep must be 'best' or 'last', not {keep!r}")
+    path = weights_path(name, folder)
     fit = training.fit(model, train_data, val_data, epochs=epochs, batch_size=batch_size,
                        augment=_augmenter() if augment else None,
                        schedule=one_cycle_schedule(one_cycle, epochs) if one_cycle else None,
-                       best_weights=weights_path(name, folder), verbose=verbose)
+                       best_weights=path if keep == "best" else None, verbose=verbose)
+    if keep == "last":
+        model.save_weights(str(path))
     return fit.history, fit.seconds / max(1, epochs)
 
 
@@ -161,3 +169,36 @@ def train_or_load(name: str, build: Callable[[tuple], Any], train_data, val_data
     record = save_run(name, model, history, dataset, folder, seconds)
     TRAINED_HERE.add(name)
     return Run(name, model, record)
+
+
+def report(base: Run, separable: Run, layer_table: dict | None = None) -> str:
+    """The summary Assignment 3 asks for at the end: the base network's validation accuracy
+    after its last epoch; the separable network's definition (Keras' summary of it) with the
+    output size, output channels and receptive field of each layer as ``layer_table`` (the
+    student's own table) states them; and the logs of both runs, epoch by epoch."""
+    lines = [f"Base network ({base.record['dataset']}): validation accuracy after its last epoch "
+             f"(epoch {base.epochs}): {base.final_val_accuracy:.4f}"]
+    accs = separable.history["val_accuracy"]
+    best = max(range(len(accs)), key=accs.__getitem__)
+    lines += [f"Separable network: best validation accuracy {accs[best]:.4f} at epoch {best + 1} of "
+              f"{separable.epochs}, {separable.record['params']:,} parameters", "", "Definition:"]
+    separable.model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line))
+    lines += ["", "Output size, output channels and receptive field (your layer_table, 32x32x3 input):",
+              f"  {'layer':14s} {'size':>5s} {'channels':>9s} {'rf':>4s}"]
+    for layer, row in (layer_table or {}).items():
+        cells = [str(v) for v in (row if isinstance(row, (tuple, list)) else (row,))]
+        lines.append(f"  {str(layer):14s} " + " ".join(f"{c:>{w}s}" for c, w in zip(cells, (5, 9, 4))))
+    if not layer_table:
+        lines.append("  (no table yet)")
+    keys = ("loss", "accuracy", "val_loss", "val_accuracy")
+    lines += ["", "Logs (each run's history, epoch by epoch):",
+              f"  {'epoch':>5s} " + " ".join(f"{'base ' + k:>17s}" for k in keys) + " "
+              + " ".join(f"{'separable ' + k:>22s}" for k in keys)]
+    for epoch in range(max(base.epochs, separable.epochs)):
+        cells = []
+        for run, width in ((base, 17), (separable, 22)):
+            for k in keys:
+                values = run.history.get(k, [])
+                cells.append(f"{values[epoch]:>{width}.4f}" if epoch < len(values) else " " * width)
+        lines.append(f"  {epoch + 1:>5d} " + " ".join(cells))
+    return "\n".join(lines)

@@ -26,6 +26,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # The environment flags, read at call time (course_utils._flags; data reads them from
 # there too, so that data never imports this module: config -> data only).
 from course_utils._flags import TRUE_VALUES, offline, on_colab, quick  # noqa: F401
+from course_utils.a3_rules import MAX_EPOCHS
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ BUDGETS: dict[str, tuple[Budget, Budget]] = {
     "fcn": (Budget(epochs=15, batch_size=32, train_size=2000, test_size=200),
             Budget(epochs=3, batch_size=32, train_size=400, test_size=64)),
     # assignment A3: the base network and the depthwise-separable network
-    "a3": (Budget(epochs=50), Budget(epochs=1, train_size=2000, test_size=1000)),
+    "a3": (Budget(epochs=MAX_EPOCHS), Budget(epochs=1, train_size=2000, test_size=1000)),
 }
 
 

@@ -171,11 +171,15 @@ def test_the_table_messages_say_what_went_wrong(graded):
 @pytest.fixture(scope="module")
 def graded_full(tmp_path_factory, runs):
     """The honest submission and one that claims quick mode and another dataset, graded in
-    full mode (where the floor of FLOORS applies, which one-epoch runs do not reach)."""
+    full mode (where the floor of FLOORS applies, which one-epoch runs do not reach, and the
+    base must have run the rules' epochs: their history says so), and the honest one with
+    the base's one-epoch history."""
     root = tmp_path_factory.mktemp("a3-full")
-    files = {name: runs / name for name in a3s.RUN_FILES}
+    short = {name: runs / name for name in a3s.RUN_FILES}
+    files = {**short, "base_history.json": a3s.full_base_history(runs)}
     a3s.write_cases(root / "class", {"honest": (a3s.honest_notebook(), files),
-                                     "grader_settings": (a3s.grader_settings(), files)})
+                                     "grader_settings": (a3s.grader_settings(), files),
+                                     "short_base": (a3s.honest_notebook(), short)})
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("COURSE_QUICK", raising=False)
         report = grade_batch(a3s.A3, root / "class", root / "out", jobs=2, limits=Limits(cell_timeout=120),
@@ -188,3 +192,9 @@ def test_quick_mode_and_the_dataset_come_from_the_grader_not_the_notebook(graded
     assert "test_beats_base" in failed(honest) and "the floor of 0.9000" in failure(honest, "test_beats_base")
     assert scores(hostile) == scores(honest)
     assert failure(hostile, "test_beats_base") == failure(honest, "test_beats_base")
+
+
+def test_in_full_mode_the_base_must_have_run_the_rules_epochs(graded_full):
+    r = graded_full["short_base"]
+    assert failed(r) == {"test_beats_base"}
+    assert "the base run has 1 epoch(s); Part 1 asks for 50" in failure(r, "test_beats_base")

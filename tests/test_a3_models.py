@@ -107,26 +107,42 @@ def test_bn_and_dropout_rules(keras, L):
         a3.check_bn_dropout(build(0.7), (16, 16, 3))
 
 
+#: The reference network's rows for a 32x32x3 input, worked out by hand (size: "same"
+#: convolutions keep it, each 2x2 pooling halves it; channels: the filters, a pooling keeps
+#: its input's; rf: + 2 x jump per 3x3 convolution, + 1 x jump per 2x2 pooling, whose jump doubles).
+REFERENCE_ROWS = {
+    "sep1a": (32, 32, 3), "sep1b": (32, 32, 5), "pool1": (16, 32, 6),
+    "sep2a": (16, 64, 10), "sep2b": (16, 64, 14), "pool2": (8, 64, 16),
+    "sep3a": (8, 128, 24), "sep3b": (8, 128, 32), "sep_head": (8, 256, 40),
+}
+
+
 def test_rf_table_names_each_wrong_row_with_the_right_value():
     build = a3_models.build_reference
     model = build((32, 32, 3))
     right = a3.expected_rf_rows(model, required_only=True)
+    assert right == REFERENCE_ROWS
     # the required rows are the convolutions and poolings, by Keras class
     windows = {layer.name for layer in model.layers
                if type(layer).__name__ in ("SeparableConv2D", "DepthwiseConv2D", "MaxPooling2D", "AveragePooling2D")}
     assert windows and set(right) == windows
-    a3.check_rf_table(right, build, (32, 32, 3))
-    wrong = dict(right, sep2a=(16, 8))
+    a3.check_rf_table(REFERENCE_ROWS, build, (32, 32, 3))
+    wrong = dict(REFERENCE_ROWS, sep2a=(16, 64, 8), sep1b=(32, 16, 5))
     del wrong["pool2"]
     with pytest.raises(CheckFailed) as err:
         a3.check_rf_table(wrong, build, (32, 32, 3))
     text = str(err.value)
-    assert f"sep2a: stated (16, 8), right {right['sep2a']}" in text
-    assert f"pool2: missing (output 8x8, receptive field {right['pool2'][1]})" in text
-    assert "2 row(s) wrong" in text
+    assert "sep2a: stated (16, 64, 8), right (16, 64, 10)" in text
+    assert "sep1b: stated (32, 16, 5), right (32, 32, 5)" in text
+    assert "pool2: missing (output 8x8x64, receptive field 16)" in text
+    assert "3 row(s) wrong" in text
     # optional rows (BN, ReLU) are checked when given
     with pytest.raises(CheckFailed, match="sep1a_bn"):
-        a3.check_rf_table(dict(right, sep1a_bn=(32, 1)), build, (32, 32, 3))
+        a3.check_rf_table(dict(REFERENCE_ROWS, sep1a_bn=(32, 32, 1)), build, (32, 32, 3))
+    # a row of the first edition's form (size, rf) says what a row holds
+    with pytest.raises(CheckFailed, match=r"row 'sep1a': expected \(output size, output channels, "
+                                          r"receptive field\), got \(32, 3\)"):
+        a3.check_rf_table(dict(REFERENCE_ROWS, sep1a=(32, 3)), build, (32, 32, 3))
 
 
 def test_rf_table_of_a_model_with_an_unknown_layer_fails_as_a_check(keras, L):
@@ -239,3 +255,70 @@ def test_the_base_accuracy_measured_ahead_is_used_for_the_same_file_only(tmp_pat
     with a3.judging(tmp_path):
         assert a3._accuracy("model", "base", tmp_path, "fashion_mnist", a3._INSTRUCTOR_BASE) == 0.125
     assert measured == ["model"] * 3
+
+
+def _judge_beats_base(monkeypatch, base_history, base_weights_reach, separable_reach=0.75, quick=False):
+    """check_beats_base on stated histories and accuracies (the runs' loading and evaluation
+    are tested above)."""
+    histories = {"base": base_history, "separable": [0.6, separable_reach]}
+    reach = {"base": base_weights_reach, "separable": separable_reach}
+    monkeypatch.setenv("COURSE_QUICK", "1" if quick else "0")
+    monkeypatch.setattr(a3, "_submitted", lambda name, what: None)
+    monkeypatch.setattr(a3, "validation_subset", lambda dataset: (np.zeros((10, 1)), np.zeros(10)))
+    monkeypatch.setattr(a3, "_load_run", lambda name, build, dataset, folder, what: (name, {}, histories[name]))
+    monkeypatch.setattr(a3, "_accuracy", lambda model, name, folder, dataset, network=None: reach[model])
+    a3.check_beats_base(a3_models.build_base, a3_models.build_reference, "fashion_mnist", floor=0.0)
+
+
+def test_the_base_is_judged_after_its_last_epoch_not_its_best(monkeypatch, capsys):
+    # 50 epochs, best 0.80 at epoch 10, 0.70 after the last: 0.75 beats the base as Part 1 poses it
+    history = [0.5] * 9 + [0.80] + [0.65] * 39 + [0.70]
+    _judge_beats_base(monkeypatch, history, base_weights_reach=0.70)
+    assert "0.7500 against the base's 0.7000 after its last epoch" in capsys.readouterr().out
+    # the best epoch's weights with this history: they are not the weights after the last epoch
+    with pytest.raises(CheckFailed, match=r"the base history ends at a validation accuracy of 0\.7000, but the "
+                                          r"submitted base weights reach 0\.8000"):
+        _judge_beats_base(monkeypatch, history, base_weights_reach=0.80)
+    with pytest.raises(CheckFailed, match=r"it must beat the base network's 0\.7600 after its last epoch"):
+        _judge_beats_base(monkeypatch, history[:-1] + [0.76], base_weights_reach=0.76)
+
+
+def test_the_base_runs_exactly_the_epochs_of_the_rules_except_in_quick_mode(monkeypatch):
+    from course_utils import a3_rules
+
+    short = [0.5] * (a3_rules.MAX_EPOCHS - 30) + [0.70]
+    with pytest.raises(CheckFailed, match=rf"the base run has 21 epoch\(s\); Part 1 asks for {a3_rules.MAX_EPOCHS}"):
+        _judge_beats_base(monkeypatch, short, base_weights_reach=0.70)
+    _judge_beats_base(monkeypatch, short, base_weights_reach=0.70, quick=True)
+    with pytest.raises(CheckFailed, match="Part 1 asks for"):
+        _judge_beats_base(monkeypatch, [0.70] * (a3_rules.MAX_EPOCHS + 1), base_weights_reach=0.70)
+
+
+def test_the_rules_the_notebook_prints_are_the_numbers_the_grader_applies():
+    from course_utils import a3_rules, config
+
+    text = a3_rules.rules_text("fashion_mnist")
+    assert f"fewer than {a3.MAX_PARAMS:,}" in text and f"exactly {a3.MAX_EPOCHS} epochs" in text
+    assert f"at most {a3.DROPOUT_RANGE[1]:g}" in text and f"within {a3.TOLERANCE:.2f}" in text
+    assert f"floor of {a3.FLOORS['fashion_mnist']:.2f} on Fashion-MNIST" in text
+    assert f"CIFAR-10 {a3.FLOORS['cifar10']:.2f}" in text and f"{a3.QUICK_VAL_SIZE:,} of them" in text
+    assert config.BUDGETS["a3"][0].epochs == a3.MAX_EPOCHS  # the full budget
+
+
+def test_a_base_run_keeps_the_weights_after_its_last_epoch(keras, L, tmp_path, monkeypatch):
+    from course_utils.config import Budget
+
+    rng = np.random.default_rng(1)
+    data = (rng.random((64, 8, 8, 1), dtype=np.float32), rng.integers(0, 10, 64))
+    val = (rng.random((64, 8, 8, 1), dtype=np.float32), rng.integers(0, 10, 64))  # labels it cannot learn
+    monkeypatch.setattr(a3_runs, "TRAINED_HERE", set())
+    keras.utils.set_random_seed(0)
+    run = a3_models.train_or_load("base", _tiny(keras, L), data, val, Budget(epochs=8, batch_size=16),
+                                  "fashion_mnist", tmp_path, keep="last", verbose=0)
+    accs = run.history["val_accuracy"]
+    assert max(accs) > accs[-1] + 0.01  # the best epoch is not the last: the two weights differ
+    saved = _tiny(keras, L)(data[0].shape[1:])
+    saved.load_weights(str(tmp_path / "base.weights.h5"))
+    assert a3_models.evaluate(saved, *val) == pytest.approx(accs[-1], abs=1e-6)
+    with pytest.raises(ValueError, match="keep must be 'best' or 'last'"):
+        a3_runs.train(run.model, data, data, 1, name="x", folder=tmp_path, keep="final")

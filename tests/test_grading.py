@@ -9,6 +9,7 @@ import io
 import os
 import shutil
 import zipfile
+from dataclasses import asdict
 
 import nbformat
 import pytest
@@ -454,3 +455,63 @@ def test_a_submission_that_fails_to_be_packed_is_an_error_row_and_the_others_are
         "ada": ("ok", 1.0), "ben": ("error", 0.0), "cy": ("ok", 1.0)}
     assert records["ben"]["message"] == "could not grade: OSError: [Errno 5] Input/output error"
     assert records["ben"][TRANSIENT] and not (out / "results" / "ben.json").exists()  # graded again next time
+
+
+def test_submissions_graded_beside_the_reference_keep_only_results_the_real_budget_gives(tmp_path):
+    """The batch's sending loop while the reference solution is graded beside the class: the
+    first submissions go out under the ceiling; once the reference is back (6 s: a budget of
+    max(60, 10 * 6 + 1) = 61 s), later ones go out under 61 s, the pool's cap comes down to it,
+    a result that took 1 s is kept and one that took 70 s (past 61 s: the real budget would
+    have stopped it) is graded again under the real budget."""
+    from concurrent.futures import Future
+
+    from course_utils.grading import batch
+    from course_utils.grading.parcel import Cap, Grading
+
+    reference_done: Future = Future()
+    took = {"ada": [1.0], "ben": [70.0, 2.0], "cy": [3.0]}
+
+    class ReferenceBeside:
+        capacity, stopping = 1, False
+
+        def __init__(self):
+            self.cap, self.sent = Cap(10 ** 6), []
+
+        def submit(self, parcel, grading):
+            self.sent.append((parcel.student_id, grading.deadline))
+            future = Future()
+            future.set_result({"record": {"student_id": parcel.student_id, "status": "ok", "score": 1.0,
+                                          "max_score": 1.0, "message": "", "tests": [],
+                                          "seconds": took[parcel.student_id].pop(0)}})
+            return future
+
+        def wait(self, pending, timeout):
+            if not reference_done.done():  # the reference comes back with the first two submissions
+                reference_done.set_result({"record": {"student_id": batch.REFERENCE_ID, "status": "ok",
+                                                      "score": 1.0, "max_score": 1.0, "message": "",
+                                                      "tests": [], "seconds": 6.0}})
+            return set(pending), set()
+
+        def outcome(self, future):
+            return future.result()
+
+        def stop(self, pending):
+            raise AssertionError("nothing interrupted the batch")
+
+    students = [batch.Student(name, tmp_path / name) for name in ("ada", "ben", "cy")]
+    for student in students:
+        student.folder.mkdir()
+    out = tmp_path / "out"
+    batch._make_out(out)
+    limits = Limits(cell_timeout=10)
+    ceiling = limits.submission_timeout(5)
+    reference = batch._Reference(A1, tmp_path, out, 1.0, limits, "none", "grader", 5, log=lambda m: None)
+    reference.student, reference.future = batch.Student(batch.REFERENCE_ID, tmp_path), reference_done
+    pool, records = ReferenceBeside(), {}
+    grading = batch._grade_all(students, pool, Grading(A1.name, 1.0, asdict(limits), "none", ceiling, "none"),
+                               out, records, False, reference, 5)
+    assert grading.deadline == pool.cap.seconds == 61 == isolation.budget(limits, 5, 6.0)
+    assert sorted(pool.sent) == [("ada", ceiling), ("ben", 61), ("ben", ceiling), ("cy", 61)]
+    assert {s: r["seconds"] for s, r in records.items()} == {"ada": 1.0, "ben": 2.0, "cy": 3.0}
+    assert not any("_early" in r for r in records.values())
+    assert reference.seconds == 6.0 and (out / "reference.json").exists()

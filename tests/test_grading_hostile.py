@@ -93,7 +93,9 @@ def hostile_class(tmp_path_factory):
         "script_payloads": hostile.script_payloads(),
         "fill_tmp": hostile.fill_tmp(),
         "many_processes": hostile.many_processes(),
-        "slow_hook": hostile.slow_hook(),
+        # second in the class's order: sent at once, beside the reference solution, under the
+        # ceiling; its budget comes down while it runs
+        "early_slow_hook": hostile.slow_hook(),
         "deleted_answer_and_test": hostile.deleted_answer_and_test(),
         "flipped_grade": hostile.flipped_flags(grade=False, points=0),
         "flipped_solution": hostile.flipped_flags(solution=True),
@@ -332,7 +334,7 @@ def test_the_number_of_processes_is_limited(hostile_class, results):
 
 
 def test_a_submission_past_its_budget_is_stopped_and_marked(hostile_class, results):
-    r = results["slow_hook"]
+    r = results["early_slow_hook"]
     budget = hostile_class["report"].budget
     assert (r["status"], r["score"]) == ("error", 0)
     assert f"ran past its budget of {budget} s" in r["message"]

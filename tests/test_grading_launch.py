@@ -162,3 +162,23 @@ def test_a_preloading_server_forks_workers_with_its_modules_imported_and_keras_s
     servers = launcher._servers
     assert set(servers) == {(PROBE,), (PROBE, *preload), (PROBE, "numpy")}
     assert _threads(servers[(PROBE, *preload)].proc.pid) == _threads(servers[(PROBE, "numpy")].proc.pid)
+
+
+def test_a_cap_lowered_while_a_worker_runs_stops_it_at_the_new_budget(tmp_path):
+    """The budget of a submission sent before the reference solution was graded comes down
+    while it runs (parcel.Cap): its worker is stopped at the new budget, counted from its start."""
+    import threading
+
+    from course_utils.grading import parcel
+
+    worker, folder, _ = _run(tmp_path, launch.Launcher(), "w", sleep=600)
+    _report(folder)
+    cap = parcel.Cap(10 ** 6)
+    started = time.monotonic()
+    threading.Timer(0.5, cap.lower, args=(3,)).start()
+    try:
+        assert parcel._wait(worker, 10, cap) == (None, 3)
+        assert 2.9 < time.monotonic() - started < 6
+        assert parcel._wait(worker, 1, None) == (None, 1)  # without a cap: the deadline alone
+    finally:
+        worker.kill()

@@ -23,8 +23,8 @@ no Conv2D          every layer of the model, nested models included, read
 parameters         ``model.count_params() < 100_000``
 BN, dropout        a ``BatchNormalization`` layer; at least one ``Dropout`` (or
                    ``SpatialDropout``), every rate in ``DROPOUT_RANGE``
-RF table           the student's ``{layer: (output_size, rf)}`` (plain data,
-                   whole numbers) against
+RF table           the student's ``{layer: (output_size, channels, rf)}``
+                   (plain data, whole numbers) against
                    :func:`course_utils.receptive_field.receptive_field_table` of
                    the same model, by exact integer comparison: each wrong or
                    missing row is named with the right values
@@ -34,8 +34,11 @@ accuracy           the submitted weights loaded into the model (a file of
                    accuracy must agree within ``TOLERANCE``; at most
                    ``MAX_EPOCHS`` epochs
 beats the base     the separable weights beat the submitted base weights (in
-                   the instructor's base network) on the same images, and reach
-                   the instructor's floor (``FLOORS``; none in quick mode)
+                   the instructor's base network, the weights after its last
+                   epoch, which its history's last accuracy must match within
+                   ``TOLERANCE``; exactly ``MAX_EPOCHS`` epochs, except in quick
+                   mode) on the same images, and reach the instructor's floor
+                   (``FLOORS``; none in quick mode)
 =================  ===========================================================
 """
 
@@ -52,6 +55,7 @@ import numpy as np
 
 from course_utils import checks
 from course_utils import spec as specs
+from course_utils.a3_rules import DROPOUT_RANGE, FLOORS, MAX_EPOCHS, MAX_PARAMS, QUICK_VAL_SIZE, TOLERANCE
 from course_utils.checks import CheckFailed, call_student
 
 __all__ = [
@@ -61,22 +65,13 @@ __all__ = [
     "QUICK_VAL_SIZE", "VAL_SEED", "given_names", "judging", "RUNS", "run_files", "snapshot_runs", "prefetch_base",
 ]
 
-MAX_PARAMS = 100_000
-MAX_EPOCHS = 50
 #: Test images the grader evaluates the weights on: the whole test split (None); in quick
 #: mode (the grader's ``--quick``, for trying the grader and for the tests) a sample of
-#: ``QUICK_VAL_SIZE`` of them, drawn with the grader's seed ``VAL_SEED``.
+#: ``QUICK_VAL_SIZE`` of them, drawn with the grader's seed ``VAL_SEED``. The rules' numbers
+#: (MAX_PARAMS, MAX_EPOCHS, TOLERANCE, DROPOUT_RANGE, FLOORS) live in
+#: :mod:`course_utils.a3_rules`, which the notebook prints.
 VAL_SIZE = None
-QUICK_VAL_SIZE = 2_000
 VAL_SEED = 13
-#: Largest gap between the history's best validation accuracy and the submitted weights'
-#: accuracy on the grader's images (a history validated on 2,000 of them is within about
-#: four standard errors of the whole split).
-TOLERANCE = 0.03
-DROPOUT_RANGE = (0.0, 0.5)
-#: Accuracy the separable network must reach on each dataset, whatever the base did
-#: (the instructor's floor; an undertrained base network does not make the task easier).
-FLOORS = {"cifar10": 0.80, "fashion_mnist": 0.90, "mnist": 0.98}
 #: Exact layer classes allowed to convolve.
 ALLOWED_CONV = ("SeparableConv2D", "DepthwiseConv2D")
 #: Kinds of layer (course_utils.spec) whose row the RF table must have: every convolution and pooling.
@@ -189,9 +184,14 @@ def check_bn_dropout(build: Callable, input_shape, name: str = "build_separable"
 
 
 # ----------------------------------------------------------------------------- the RF table
-def expected_rf_rows(model, required_only: bool = False) -> dict[str, tuple[int, int]]:
-    """``{layer: (output size, receptive field)}`` for every layer with a spatial output
-    (``required_only``: the convolutions and poolings, the rows a table must have)."""
+#: What one row of the layer table holds, in order.
+ROW = ("output size", "output channels", "receptive field")
+
+
+def expected_rf_rows(model, required_only: bool = False) -> dict[str, tuple[int, int, int]]:
+    """``{layer: (output size, output channels, receptive field)}`` for every layer with a
+    spatial output (``required_only``: the convolutions and poolings, the rows a table must
+    have)."""
     from course_utils.receptive_field import receptive_field_table
 
     network = specs.from_keras(model)
@@ -207,11 +207,11 @@ def expected_rf_rows(model, required_only: bool = False) -> dict[str, tuple[int,
             continue
         if required_only and kind not in REQUIRED_ROW_KINDS:
             continue
-        rows[str(row["layer"])] = (int(n_out), int(rf))
+        rows[str(row["layer"])] = (int(n_out), int(row["channels"]), int(rf))
     return rows
 
 
-def _rows_of(answer: Any, name: str) -> dict[str, tuple[Any, Any]]:
+def _rows_of(answer: Any, name: str) -> dict[str, tuple[int, ...]]:
     if answer is None or answer is Ellipsis:
         raise checks.NotAttempted(name)
     if isinstance(answer, dict):
@@ -220,17 +220,19 @@ def _rows_of(answer: Any, name: str) -> dict[str, tuple[Any, Any]]:
         try:
             items = [(r[0], tuple(r[1:])) for r in answer]
         except (TypeError, IndexError):
-            raise CheckFailed(name, "expected {layer name: (output size, receptive field)}.") from None
+            raise CheckFailed(name, f"expected {{layer name: ({', '.join(ROW)})}}.") from None
     out = {}
     for key, value in items:
         try:
-            size, rf = value
-        except (TypeError, ValueError):
-            raise CheckFailed(name, f"row {key!r}: expected (output size, receptive field), got {value!r}.") from None
-        if not all(_whole(v) for v in (size, rf)):
-            raise CheckFailed(name, f"row {key!r}: expected two whole numbers (output size, receptive field), "
+            values = tuple(value)
+        except TypeError:
+            values = ()
+        if len(values) != len(ROW):
+            raise CheckFailed(name, f"row {key!r}: expected ({', '.join(ROW)}), got {value!r}.")
+        if not all(_whole(v) for v in values):
+            raise CheckFailed(name, f"row {key!r}: expected {len(ROW)} whole numbers ({', '.join(ROW)}), "
                                     f"got {value!r}.")
-        out[str(key)] = (int(size), int(rf))
+        out[str(key)] = tuple(int(v) for v in values)
     return out
 
 
@@ -239,8 +241,8 @@ def _whole(value: Any) -> bool:
 
 
 def check_rf_table(answer: Any, build: Callable, input_shape, name: str = "layer_table") -> None:
-    """The student's stated output sizes and receptive fields, row by row: each wrong or
-    missing row is named with the right values. Every convolution and pooling needs a
+    """The student's stated output sizes, channels and receptive fields, row by row: each
+    wrong or missing row is named with the right values. Every convolution and pooling needs a
     row; rows for other layers (BN, ReLU, dropout) may be given and are checked too."""
     model = _model(build, input_shape, "build_separable")
     try:
@@ -252,22 +254,23 @@ def check_rf_table(answer: Any, build: Callable, input_shape, name: str = "layer
     required = expected_rf_rows(model, required_only=True)
     given = _rows_of(answer, name)
     problems = []
-    for layer, (size, rf) in expected.items():
+    for layer, right in expected.items():
         if layer not in given and layer not in required:
             continue
+        size, channels, rf = right
         if layer not in given:
-            problems.append(f"{layer}: missing (output {size}x{size}, receptive field {rf})")
+            problems.append(f"{layer}: missing (output {size}x{size}x{channels}, receptive field {rf})")
             continue
-        g_size, g_rf = given[layer]
-        if g_size != size or g_rf != rf:
-            problems.append(f"{layer}: stated ({g_size}, {g_rf}), right ({size}, {rf})")
+        if given[layer] != right:
+            problems.append(f"{layer}: stated {given[layer]}, right {right}")
     unknown = sorted(set(given) - set(expected))
     if unknown:
         problems.append("rows for layers the model does not have (or without a spatial output): "
                         + ", ".join(unknown))
     if problems:
         raise CheckFailed(name, f"{len(problems)} row(s) wrong:\n  " + "\n  ".join(problems),
-                          "n_out = floor((n_in + 2p - k)/s) + 1; rf grows by (k - 1) x jump; pooling multiplies the jump.")
+                          "n_out = floor((n_in + 2p - k)/s) + 1; a convolution's channels are its filters, a pooling "
+                          "keeps its input's; rf grows by (k - 1) x jump; pooling multiplies the jump.")
     checks._passed(name, f"all {len(set(given))} rows")
 
 
@@ -464,29 +467,42 @@ def check_beats_base(build_base: Callable, build_separable: Callable, dataset: s
                      folder: str | Path | None = None, floor: float | None = None,
                      name: str = "beats the base") -> None:
     """The separable weights beat the base weights on the same validation images, and
-    the floor (default ``FLOORS[dataset]``, none in quick mode)."""
+    the floor (default ``FLOORS[dataset]``, none in quick mode). The base is judged as
+    Part 1 poses it: its accuracy *after* its last epoch (the weights it saved then, which
+    its history's last accuracy must match), after exactly ``MAX_EPOCHS`` epochs (not
+    checked in quick mode, where runs are short)."""
     from course_utils import config
 
+    quick = config.quick()
     if floor is None:
-        floor = 0.0 if config.quick() else FLOORS.get(dataset, 0.0)
+        floor = 0.0 if quick else FLOORS.get(dataset, 0.0)
     for run in ("base", "separable"):
         _submitted(run, name)
     x, y = validation_subset(dataset)
     folder = _folder(folder)
-    base, _, _ = _load_run("base", build_base, dataset, folder, "base run")
+    base, _, base_accs = _load_run("base", build_base, dataset, folder, "base run")
     sep, _, accs = _load_run("separable", build_separable, dataset, folder, "separable run")
     if len(accs) > MAX_EPOCHS:
         raise CheckFailed(name, f"the separable run has {len(accs)} epochs; the limit is {MAX_EPOCHS}.")
+    if not quick and len(base_accs) != MAX_EPOCHS:
+        raise CheckFailed(name, f"the base run has {len(base_accs)} epoch(s); Part 1 asks for {MAX_EPOCHS}.",
+                          f"train the base network for {MAX_EPOCHS} epochs (delete its saved run and run its cell).")
     from course_utils import a3_models
 
     network = _INSTRUCTOR_BASE if build_base is a3_models.build_base else None
     base_acc = _accuracy(base, "base", folder, dataset, network)
+    if abs(base_acc - base_accs[-1]) > TOLERANCE:
+        raise CheckFailed(name, f"the base history ends at a validation accuracy of {base_accs[-1]:.4f}, but the "
+                                f"submitted base weights reach {base_acc:.4f} on the {len(x):,} test images.",
+                          "submit the base weights the training cell saved after the last epoch, with this history.")
     sep_acc = _accuracy(sep, "separable", folder, dataset)
     target = max(base_acc, floor)
     if sep_acc <= target:
-        why = f"the base network's {base_acc:.4f}" if target == base_acc else f"the floor of {floor:.4f}"
+        why = (f"the base network's {base_acc:.4f} after its last epoch" if target == base_acc
+               else f"the floor of {floor:.4f}")
         raise CheckFailed(name, f"the separable network reaches {sep_acc:.4f} on the {len(x):,} test "
                                 f"images; it must beat {why}.",
                           "BatchNormalization after every separable layer, a wider last block, global "
                           "average pooling, and augmentation with a learning-rate schedule.")
-    checks._passed(name, f"{sep_acc:.4f} against the base's {base_acc:.4f} (floor {floor:.2f})")
+    checks._passed(name, f"{sep_acc:.4f} against the base's {base_acc:.4f} after its last epoch "
+                         f"(floor {floor:.2f})")

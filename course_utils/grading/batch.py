@@ -45,7 +45,7 @@ import tempfile
 import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import course_utils
@@ -72,6 +72,7 @@ from course_utils.grading.parcel import (  # GradersLost, UsageError, _error_rec
     FINGERPRINTED,
     KEPT,
     TRANSIENT,
+    Cap,
     GradersLost,
     Grading,
     Parcel,
@@ -80,7 +81,9 @@ from course_utils.grading.parcel import (  # GradersLost, UsageError, _error_rec
     _Running,
     grade_parcel,
 )
+from course_utils.grading.launch import LAUNCHER
 from course_utils.grading.submissions import Student, discover, pack  # Student: also the batch's API
+from course_utils.grading.trusted import PRELOAD
 
 
 # ----------------------------------------------------------------------------- fingerprints
@@ -161,35 +164,69 @@ REFERENCE_ID = "reference-solution"
 NO_REFERENCE_RUN = ("a3_depthwise",)
 
 
-def _reference_seconds(assignment: Assignment, work: Path, out: Path, max_score: float, limits: Limits,
-                       kind: str, grader: str, n_cells: int, pool, log: Callable[[str], None]) -> float | None:
-    """Seconds the assignment's own solution takes to grade (cached in ``OUT/reference.json``);
-    the default budget of every submission is a multiple of it."""
-    from course_utils.grading import samples
+class _Reference:
+    """The assignment's own solution, graded once per output folder to set the submission
+    budget (a multiple of its grading time, :func:`.isolation.budget`; cached in
+    ``OUT/reference.json``). On this machine's pool it is graded *beside* the first
+    submissions, in a slot of its own (:meth:`LocalPool.start_reference`): they start under
+    the ceiling, and the budget comes down to the real one the moment it is known
+    (:class:`.parcel.Cap`). On a cluster it is graded first."""
 
-    if assignment.name in NO_REFERENCE_RUN:
-        return None
-    path = out / "reference.json"
-    data, _ = read_regular_file(path, 1024 ** 2)
-    try:
-        cached = json.loads(data) if data else {}
-    except ValueError:
-        cached = {}
-    if isinstance(cached, dict) and cached.get("fingerprint") == grader:
-        return cached.get("seconds")
-    folder = work / "reference"
-    for name in assignment.notebooks:
-        samples.write(samples.answered(assignment, notebook=name), folder, f"{name}.ipynb")
-    reference = Student(REFERENCE_ID, folder, files=sorted(p.name for p in folder.iterdir()))
-    grading = Grading(assignment.name, max_score, asdict(limits), kind, limits.submission_timeout(n_cells), "none")
-    record = finish(reference, _run_one(pool, pack(reference), grading), None)
-    if record["status"] != "ok" or record["score"] != max_score:
-        log(f"warning: the reference solution scores {record['score']:g} of {max_score:g} "
-            f"({record['message']}); the submission budget falls back to {limits.submission_timeout(n_cells)} s")
-        return None
-    seconds = record["seconds"]
-    path.write_text(json.dumps({"fingerprint": grader, "seconds": seconds}))
-    return seconds
+    def __init__(self, assignment: Assignment, work: Path, out: Path, max_score: float, limits: Limits,
+                 kind: str, grader: str, n_cells: int, log: Callable[[str], None]) -> None:
+        self.assignment, self.work, self.max_score, self.limits = assignment, work, max_score, limits
+        self.kind, self.grader, self.n_cells, self.log = kind, grader, n_cells, log
+        self.path = out / "reference.json"
+        self.future = None
+        self.known = False        # seconds (or the fall-back to the ceiling) decided
+        self.seconds: float | None = None
+
+    def cached(self) -> bool:
+        data, _ = read_regular_file(self.path, 1024 ** 2)
+        try:
+            cached = json.loads(data) if data else {}
+        except ValueError:
+            cached = {}
+        if isinstance(cached, dict) and cached.get("fingerprint") == self.grader:
+            self.known, self.seconds = True, cached.get("seconds")
+        return self.known
+
+    def _parcel(self) -> tuple[Student, Parcel, Grading]:
+        from course_utils.grading import samples
+
+        folder = self.work / "reference"
+        for name in self.assignment.notebooks:
+            samples.write(samples.answered(self.assignment, notebook=name), folder, f"{name}.ipynb")
+        reference = Student(REFERENCE_ID, folder, files=sorted(p.name for p in folder.iterdir()))
+        grading = Grading(self.assignment.name, self.max_score, asdict(self.limits), self.kind,
+                          self.limits.submission_timeout(self.n_cells), "none")
+        return reference, pack(reference), grading
+
+    def start(self, pool) -> None:
+        """Grade the reference: beside the submissions where ``pool`` can, else now."""
+        student, parcel, grading = self._parcel()
+        self.student = student
+        if hasattr(pool, "start_reference"):
+            self.future = pool.start_reference(parcel, grading)
+        else:
+            self._decide(finish(student, _run_one(pool, parcel, grading), None))
+
+    def poll(self) -> bool:
+        """True once, when the reference graded beside the submissions has just finished."""
+        if self.known or self.future is None or not self.future.done():
+            return False
+        self._decide(finish(self.student, self.future.result(), None))
+        return True
+
+    def _decide(self, record: dict) -> None:
+        self.known = True
+        ceiling = self.limits.submission_timeout(self.n_cells)
+        if record["status"] != "ok" or record["score"] != self.max_score:
+            self.log(f"warning: the reference solution scores {record['score']:g} of {self.max_score:g} "
+                     f"({record['message']}); the submission budget falls back to {ceiling} s")
+            return
+        self.seconds = record["seconds"]
+        self.path.write_text(json.dumps({"fingerprint": self.grader, "seconds": self.seconds}))
 
 
 def grade_batch(assignment: Assignment, submissions: Path, out: Path, *, jobs: int = 1,
@@ -205,6 +242,8 @@ def grade_batch(assignment: Assignment, submissions: Path, out: Path, *, jobs: i
         raise UsageError(f"{submissions} does not exist")
     kind = detect_sandbox(sandbox, log=log)
     pool = _pool(jobs, cluster, log)  # an unusable cluster address fails here, before OUT is touched
+    if not cluster:  # warm while the template is built (`course grade` has started it already)
+        LAUNCHER.prestart(preload=PRELOAD.get(assignment.name, ()))
     restore = _stop_on_sigterm()
     work = Path(tempfile.mkdtemp(prefix="course-grade-", dir=work_dir))
     try:
@@ -216,24 +255,26 @@ def grade_batch(assignment: Assignment, submissions: Path, out: Path, *, jobs: i
         n_cells = sum(len(json.loads((template / "source" / assignment.name / f"{nb}.ipynb").read_text())["cells"])
                       for nb in assignment.notebooks)
         records, todo, reused = _sort_out(students, out, grader, force, assignment.name, max_score)
-        reference = None
-        if todo and not limits.budget_seconds:
-            reference = _reference_seconds(assignment, work, out, max_score, limits, kind, grader, n_cells,
-                                           pool, log)
-        deadline = budget(limits, n_cells, reference)
+        reference = _Reference(assignment, work, out, max_score, limits, kind, grader, n_cells, log)
+        if not todo or limits.budget_seconds:
+            reference.known = True
+        elif not reference.cached():
+            reference.start(pool)
+        deadline = budget(limits, n_cells, reference.seconds)
+        said = f"budget: {deadline} s per submission" if reference.known else \
+            f"budget: set by the reference solution, graded beside the first submissions (at most {deadline} s)"
         log(f"{assignment.name}: {len(students)} submission(s), {len(todo)} to grade, "
-            f"{len(reused)} unchanged since the last run; sandbox: {kind}; {pool.describe()}; "
-            f"budget: {deadline} s per submission")
+            f"{len(reused)} unchanged since the last run; sandbox: {kind}; {pool.describe()}; {said}")
         grading = Grading(assignment.name, max_score, asdict(limits), kind, deadline, feedback)
         try:
-            _grade_all(todo, pool, grading, out, records, progress)
+            grading = _grade_all(todo, pool, grading, out, records, progress, reference, n_cells, log)
         except BaseException:
             _write_gradebook(out, [records[s.student_id] for s in students if s.student_id in records])
             raise
         ordered = [records[s.student_id] for s in students]
         csv_path = _write_gradebook(out, ordered)
         return BatchReport(ordered, sorted(s.student_id for s in todo), reused, notes, csv_path,
-                           deadline, reference)
+                           grading.deadline, reference.seconds)
     finally:
         pool.close()
         restore()
@@ -276,15 +317,43 @@ def _sort_out(students: list[Student], out: Path, grader: str, force: bool, assi
 
 
 def _grade_all(todo: list[Student], pool, grading: Grading, out: Path, records: dict[str, dict],
-               progress: bool) -> None:
+               progress: bool, reference: _Reference | None = None, n_cells: int = 0,
+               log: Callable[[str], None] = lambda m: None) -> Grading:
     """Grade ``todo`` on ``pool``, each record into ``records`` as it comes; a submission is
-    read when it is sent, and only a few wait at a time. Interrupted, the pool stops."""
+    read when it is sent, and only a few wait at a time. Interrupted, the pool stops.
+
+    While ``reference`` is still being graded beside them, submissions go out under the
+    ceiling; once it is known, the budget comes down (``pool.cap``) and a submission that
+    went out before is kept only where the real budget could not have changed its result:
+    its wall time, times this machine's CPUs (no process of it can have used more CPU time,
+    the limit ``RLIMIT_CPU`` also sets), within the budget; otherwise it is graded again.
+    Returns the settings of the last submissions (the real budget)."""
     bar = _progress(len(todo), grading.assignment, progress)
     waiting = list(reversed(todo))
     sent: dict = {}
+    early: set = set()  # futures sent before the budget was known
     pending: set = set()
+    cpus = len(os.sched_getaffinity(0))
+
+    def settle() -> None:
+        nonlocal grading
+        if reference is None or not reference.poll():
+            return
+        grading = replace(grading, deadline=budget(Limits(**grading.limits), n_cells, reference.seconds))
+        pool.cap.lower(grading.deadline)
+        log(f"{grading.assignment}: budget {grading.deadline} s per submission (the reference solution took "
+            f"{reference.seconds} s)" if reference.seconds is not None else
+            f"{grading.assignment}: budget {grading.deadline} s per submission")
+        for student_id, record in list(records.items()):
+            if record.pop("_early", False) and not _holds(record, grading.deadline, cpus):
+                del records[student_id]
+                waiting.append(next(s for s in todo if s.student_id == student_id))
+                if bar is not None:
+                    bar.update(-1)
+
     try:
         while waiting or pending:
+            settle()
             while waiting and len(pending) < 2 * pool.capacity:
                 student = waiting.pop()
                 try:
@@ -295,22 +364,41 @@ def _grade_all(todo: list[Student], pool, grading: Grading, out: Path, records: 
                 future = pool.submit(parcel, grading)
                 sent[future] = student
                 pending.add(future)
+                if reference is not None and not reference.known:
+                    early.add(future)
             done, pending = pool.wait(pending, 0.5)
             for future in done:
-                record = _finish_one(sent.pop(future), future, pool, grading, out)
+                student = sent.pop(future)
+                record = _finish_one(student, future, pool, grading, out)
                 if pool.stopping:
                     continue
+                if future in early:
+                    early.discard(future)
+                    if not reference.known:
+                        record["_early"] = True  # judged by settle() once the budget is known
+                    elif not _holds(record, grading.deadline, cpus):
+                        waiting.append(student)
+                        continue
                 records[record["student_id"]] = record
                 if bar is not None:
                     where = f" on {record['worker']}" if record.get("worker") else ""
                     bar.set_postfix_str(f"{record['student_id']}: {record['status']}{where}")
                     bar.update()
+            if not waiting and not pending and reference is not None and not reference.known:
+                reference.future.result()  # the last early records wait for the budget
+                settle()
     except BaseException:
         pool.stop(pending)
         raise
     finally:
         if bar is not None:
             bar.close()
+    return grading
+
+
+def _holds(record: dict, deadline: int, cpus: int) -> bool:
+    """Whether a result graded under a larger budget is also the result under ``deadline``."""
+    return (record.get("seconds") or 0) * cpus <= deadline
 
 
 def _finish_one(student: Student, future, pool, grading: Grading, out: Path) -> dict:
@@ -417,6 +505,9 @@ class LocalPool:
         self.executor = ThreadPoolExecutor(max_workers=self.jobs)
         self.template: Path | None = None
         self.work: Path | None = None
+        self.cap = Cap(2 ** 31)       # lowered once the reference solution has been graded
+        self._reference_uid: int | None = None
+        self._reference_executor: ThreadPoolExecutor | None = None
 
     def describe(self) -> str:
         return f"jobs: {self.jobs}"
@@ -435,9 +526,17 @@ class LocalPool:
     def _one(self, parcel: Parcel, grading: Grading) -> dict:
         uid = self.slots.free.get()
         try:
-            return grade_parcel(parcel, grading, self.template, self.work, uid, self.running)
+            return grade_parcel(parcel, grading, self.template, self.work, uid, self.running, self.cap)
         finally:
             self.slots.free.put(uid)
+
+    def start_reference(self, parcel: Parcel, grading: Grading):
+        """Grade the reference solution beside the submissions, in a slot (thread and kernel
+        uid) of its own, so that the ``jobs`` slots start on the class at once."""
+        self._reference_uid = UIDS.take()
+        self._reference_executor = ThreadPoolExecutor(max_workers=1)
+        return self._reference_executor.submit(grade_parcel, parcel, grading, self.template, self.work,
+                                               self._reference_uid, self.running)
 
     def wait(self, pending: set, timeout: float) -> tuple[set, set]:
         done, pending = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
@@ -457,6 +556,9 @@ class LocalPool:
 
     def close(self) -> None:
         self.executor.shutdown(wait=True, cancel_futures=True)
+        if self._reference_executor is not None:
+            self._reference_executor.shutdown(wait=True, cancel_futures=True)
+            UIDS.release(self._reference_uid)
         self.slots.__exit__()
 
 

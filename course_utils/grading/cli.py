@@ -52,6 +52,16 @@ def _grader_settings(args) -> None:
 
 
 def _cmd_grade(args) -> int:
+    try:
+        _grader_settings(args)
+    except ValueError as exc:
+        _say(f"error: {exc}")
+        return 2
+    if not args.cluster:  # the workers' fork server imports nbgrader while this process does
+        from course_utils.grading.launch import LAUNCHER
+        from course_utils.grading.trusted import PRELOAD
+
+        LAUNCHER.prestart(preload=PRELOAD.get(args.assignment, ()))
     from course_utils.grading import lms
     from course_utils.grading.batch import GradersLost, UsageError, grade_batch
     from course_utils.grading.course import SetupError, get_assignment
@@ -61,7 +71,6 @@ def _cmd_grade(args) -> int:
     try:
         # the roster and the export are checked before anything is graded
         export = lms.Export.from_options(args.export, args.roster, args.columns)
-        _grader_settings(args)
         assignment = get_assignment(args.assignment)
         submissions = Path(args.submissions) if args.submissions else assignment.examples_dir
         out = Path(args.out) if args.out else Path("grades") / assignment.name

@@ -228,6 +228,14 @@ class Launcher:
     def can_fork() -> bool:
         return os.environ.get("COURSE_GRADER_FORK", "1") != "0" and hasattr(os, "fork")
 
+    def prestart(self, module: str = WORKER_MODULE, preload: tuple[str, ...] = ()) -> None:
+        """Start the fork server of ``module`` now, without waiting for it: it imports its
+        modules while the caller goes on (``course grade`` builds its template meanwhile), and
+        the first :meth:`start` finds it warm or warming."""
+        if self.can_fork():
+            with contextlib.suppress(OSError):
+                self._server(module, tuple(preload))
+
     def _server(self, module: str, preload: tuple[str, ...]) -> _Server:
         with self._lock:
             server = self._servers.get((module, *preload))

@@ -38,6 +38,27 @@ class UsageError(ValueError):
     """The command line points at something unusable (reported, exit code 2)."""
 
 
+class Cap:
+    """A submission budget that may still come down while submissions run: the batch grades
+    its first submissions under the ceiling while the reference solution is graded beside
+    them, then lowers the cap to the real budget (:func:`.isolation.budget`). A running
+    submission past the new cap, counted from its own start, is stopped as if that had been
+    its budget from the start."""
+
+    def __init__(self, seconds: int) -> None:
+        self._seconds = seconds
+        self._lock = threading.Lock()
+
+    @property
+    def seconds(self) -> int:
+        with self._lock:
+            return self._seconds
+
+    def lower(self, seconds: int) -> None:
+        with self._lock:
+            self._seconds = min(self._seconds, seconds)
+
+
 @dataclass
 class Parcel:
     """One submission as it travels to whatever grades it (a thread here, a cluster worker):
@@ -123,11 +144,27 @@ class _Running:
             kill_user(uid)
 
 
+def _wait(worker: Worker, deadline: int, cap: Cap | None) -> tuple[int | None, int]:
+    """(the worker's exit code or None when it ran past its budget, that budget): ``deadline``,
+    or ``cap`` where that comes down below it while the worker runs."""
+    started = time.monotonic()
+    while True:
+        limit = deadline if cap is None else min(deadline, cap.seconds)
+        left = limit - (time.monotonic() - started)
+        if left <= 0:
+            return None, limit
+        try:
+            return worker.wait(timeout=left if cap is None else min(left, 0.5)), limit
+        except TimeoutError:
+            continue
+
+
 def run_worker(job: Job, log_path: Path, limits: Limits, deadline: int,
-               running: _Running | None = None, environ: dict[str, str | None] | None = None
-               ) -> tuple[dict | None, str]:
+               running: _Running | None = None, environ: dict[str, str | None] | None = None,
+               cap: Cap | None = None) -> tuple[dict | None, str]:
     """Run the worker process of one job; (its record, or None and why not). ``environ``
-    sets the variables of :data:`PASSED_ENV` (None: unset) as the batch's machine has them.
+    sets the variables of :data:`PASSED_ENV` (None: unset) as the batch's machine has them;
+    ``cap`` may lower ``deadline`` while the worker runs (:class:`Cap`).
 
     When it returns, the worker's process group and every process of the job's kernel
     uid are dead, and only then is the worker's result read."""
@@ -150,10 +187,9 @@ def run_worker(job: Job, log_path: Path, limits: Limits, deadline: int,
     if running is not None:
         running.add(worker, uid)
     try:
-        code = worker.wait(timeout=deadline)
-        why = f"the grader crashed (exit code {code})"
-    except TimeoutError:
-        code, why = None, f"stopped: the submission ran past its budget of {deadline} s"
+        code, limit = _wait(worker, deadline, cap)
+        why = (f"the grader crashed (exit code {code})" if code is not None
+               else f"stopped: the submission ran past its budget of {limit} s")
     finally:
         worker.kill()    # whatever is left of the worker's group
         kill_user(uid)   # and of the kernels, wherever they went
@@ -175,7 +211,7 @@ MAX_FILE_BYTES = 100 * 1024 ** 2        # a student's file larger than this is l
 
 
 def grade_parcel(parcel: Parcel, grading: Grading, template: Path, work: Path, uid: int | None,
-                 running: _Running | None = None) -> dict:
+                 running: _Running | None = None, cap: Cap | None = None) -> dict:
     """Grade one submission in its own worker process, as a uid of its own, on the machine
     this runs on (the batch's, or a cluster worker): returns its *outcome*, plain data::
 
@@ -195,7 +231,7 @@ def grade_parcel(parcel: Parcel, grading: Grading, template: Path, work: Path, u
         job = Job(assignment=grading.assignment, student=parcel.student_id, course_root=str(root),
                   runtime_dir=runtime, result_path=str(root / "result.json"), sandbox=grading.sandbox,
                   limits=grading.limits, feedback=grading.feedback, kernel_uid=-1 if uid is None else uid)
-        record, why = run_worker(job, log_path, limits, grading.deadline, running, grading.environ)
+        record, why = run_worker(job, log_path, limits, grading.deadline, running, grading.environ, cap)
         if record is None:
             record = _error_record(parcel, grading.assignment, grading.max_score, why, transient=True)
         files: dict[str, dict[str, bytes]] = {}
