@@ -39,6 +39,7 @@ __all__ = [
     "Data",
     "RunResult",
     "augmentation",
+    "cross_entropy_and_accuracy",
     "fit_model",
     "load_data",
     "results_table",
@@ -306,6 +307,7 @@ def fit_model(
     probe: str | None = None,
     probe_points: int = 40,
     verbose: int = 0,
+    from_logits: bool = True,
 ) -> RunResult:
     """Seed, build (``build()``), compile (Adam, cross-entropy on logits), fit and evaluate.
 
@@ -317,10 +319,13 @@ def fit_model(
     ``probe`` names a layer whose output is summarised (per-channel mean and std over
     the first 256 test images) about ``probe_points`` times during training, into
     ``RunResult.probe``: how the distribution that the next layer receives moves.
+
+    ``from_logits=False`` is for models that end in a softmax (the networks of
+    :mod:`course_utils.architectures`); :func:`small_cnn` returns logits.
     """
     set_seed(seed)
     model = build()
-    training.compile_classifier(model, learning_rate, from_logits=True)
+    training.compile_classifier(model, learning_rate, from_logits=from_logits)
     steps = _StepLoss(len(data.x_train), budget.batch_size)
     callbacks = [steps.callback()]
     prober = None
@@ -340,10 +345,45 @@ def fit_model(
     )
 
 
-def results_table(results: Sequence[RunResult], digits: int = 3):
-    """One row per run: name, parameters, final train and test accuracy (rounded), seconds."""
+def cross_entropy_and_accuracy(model, x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of ``model`` on ``(x, y)`` in inference mode.
+
+    Dropout and augmentation are off, batch normalisation uses its moving statistics, and
+    the loss is the data term alone (no weight-decay penalty), so that runs with and
+    without regularisation are measured alike. Works on logits and on softmax outputs.
+    """
+    out = np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float64)
+    if not np.allclose(out.sum(axis=1), 1.0, atol=1e-4) or (out < 0).any():  # logits: softmax them
+        out = np.exp(out - out.max(axis=1, keepdims=True))
+        out /= out.sum(axis=1, keepdims=True)
+    y = np.asarray(y).astype(int).ravel()
+    loss = float(-np.mean(np.log(np.clip(out[np.arange(len(y)), y], 1e-12, None))))
+    accuracy = float(np.mean(out.argmax(axis=1) == y))
+    return loss, accuracy
+
+
+def results_table(results: Sequence[RunResult], digits: int = 3, data: Data | None = None):
+    """One row per run: name, parameters, final train and test accuracy (rounded), seconds.
+
+    Without ``data`` the train accuracy is Keras' running mean over the last epoch, measured
+    in training mode (with dropout and augmentation active). With ``data`` (the data the
+    runs trained on) both splits are re-evaluated with the final weights in inference mode
+    (:func:`cross_entropy_and_accuracy`), and the table adds the train and test loss and the
+    generalisation gaps ``train - test`` accuracy and ``test - train`` loss.
+    """
     import pandas as pd
 
+    if data is not None:
+        rows = []
+        for r in results:
+            train_loss, train_acc = cross_entropy_and_accuracy(r.model, data.x_train, data.y_train)
+            test_loss, test_acc = cross_entropy_and_accuracy(r.model, data.x_test, data.y_test)
+            rows.append({"run": r.name, "params": r.params,
+                         "train accuracy": round(train_acc, digits), "test accuracy": round(test_acc, digits),
+                         "accuracy gap": round(train_acc - test_acc, digits),
+                         "train loss": round(train_loss, digits), "test loss": round(test_loss, digits),
+                         "loss gap": round(test_loss - train_loss, digits), "seconds": round(r.seconds, 1)})
+        return pd.DataFrame(rows)
     return pd.DataFrame({
         "run": [r.name for r in results],
         "params": [r.params for r in results],

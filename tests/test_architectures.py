@@ -56,6 +56,25 @@ def test_residual_and_plain_nets_differ_only_by_the_projections():
         A.cifar_resnet(21)
 
 
+@pytest.mark.parametrize("depth", [8, 20])
+def test_plain_cifar_net_has_depth_weight_layers_and_the_counted_parameters(depth):
+    """Notebook 08's degradation experiment: plain nets of 8 and 20 layers on 28x28x1 images."""
+    widths, channels, classes = (8, 16, 32), 1, 10
+    plain = A.cifar_resnet(depth, residual=False, input_shape=(28, 28, channels), num_classes=classes, widths=widths)
+    weighted = [l for l in plain.layers if type(l).__name__ in ("Conv2D", "Dense")]
+    assert len(weighted) == depth  # He et al. count the convolutions and the classifier
+    n = (depth - 2) // 6
+    count = 9 * channels * widths[0] + 4 * widths[0]  # 3x3 conv without bias, BN (gamma, beta, mean, var)
+    previous = widths[0]
+    for filters in widths:  # n blocks of two 3x3 convolutions, each followed by BN
+        for _ in range(n):
+            count += 9 * previous * filters + 4 * filters + 9 * filters * filters + 4 * filters
+            previous = filters
+    count += widths[-1] * classes + classes
+    assert plain.count_params() == count
+    assert plain.output_shape == (None, classes) and plain.name == f"plain{depth}"
+
+
 def test_residual_block_matches_a_numpy_forward_pass():
     import keras
 

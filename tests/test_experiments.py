@@ -60,3 +60,42 @@ def test_fit_model_is_seeded_and_records_curves_and_probes():
     assert p["layer"] == "block2_relu" and p["mean"].shape == (len(p["steps"]), 16) and p["steps"][0] == 0
     table = experiments.results_table([probed, plain])
     assert list(table["run"]) == ["probed", "plain"] and "test accuracy" in table
+
+
+def test_cross_entropy_and_accuracy_in_inference_mode_on_logits_and_on_probabilities(keras):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((50, 4)).astype("float32")
+    y = rng.integers(0, 3, 50)
+    kernel, bias = rng.standard_normal((4, 3)), rng.standard_normal(3)
+
+    def model(activation, dropout):
+        net = keras.Sequential([keras.Input((4,)), keras.layers.Dropout(dropout),
+                                keras.layers.Dense(3, activation=activation,
+                                                   kernel_regularizer=keras.regularizers.L2(1.0))])
+        net.layers[-1].set_weights([kernel, bias])
+        return net
+
+    logits = x @ kernel + bias
+    expected_loss = float(keras.losses.SparseCategoricalCrossentropy(from_logits=True)(y, logits))
+    expected_accuracy = np.mean(logits.argmax(axis=1) == y)
+    for activation in (None, "softmax"):  # dropout off and no penalty in the loss
+        loss, accuracy = experiments.cross_entropy_and_accuracy(model(activation, 0.9), x, y, batch_size=16)
+        assert np.isclose(loss, expected_loss, rtol=1e-5) and accuracy == expected_accuracy
+
+
+def test_results_table_with_data_re_evaluates_both_splits(keras):
+    rng = np.random.default_rng(1)
+    data = experiments.Data("fashion_mnist", rng.standard_normal((40, 4)).astype("float32"), rng.integers(0, 3, 40),
+                            rng.standard_normal((30, 4)).astype("float32"), rng.integers(0, 3, 30))
+    net = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    run = experiments.RunResult(name="r", dataset="fashion_mnist", params=15, trainable=15,
+                                history={"accuracy": [0.0], "val_accuracy": [0.0]}, step_loss=[],
+                                test_accuracy=0.0, epochs=1, seconds=1.0, model=net)
+    assert list(experiments.results_table([run]).columns) == ["run", "params", "train accuracy", "test accuracy",
+                                                               "seconds"]  # unchanged without data
+    row = experiments.results_table([run], digits=4, data=data).iloc[0]
+    train = experiments.cross_entropy_and_accuracy(net, data.x_train, data.y_train)
+    test = experiments.cross_entropy_and_accuracy(net, data.x_test, data.y_test)
+    assert row["train accuracy"] == round(train[1], 4) and row["test accuracy"] == round(test[1], 4)
+    assert row["train loss"] == round(train[0], 4) and row["test loss"] == round(test[0], 4)
+    assert row["accuracy gap"] == round(train[1] - test[1], 4) and row["loss gap"] == round(test[0] - train[0], 4)

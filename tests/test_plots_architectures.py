@@ -33,3 +33,21 @@ def test_figures_draw():
         plt.close(fig)
     assert len(figs[3].axes) == 9  # n=5 asked, 3 images given: 3 x (image, truth, prediction)
     assert plots.plot_dense_block_growth is P.plot_dense_block_growth
+
+
+def test_training_error_panels_plot_one_minus_training_accuracy():
+    from course_utils.experiments import RunResult
+
+    def run(name, accuracy):
+        return RunResult(name=name, dataset="fashion_mnist", params=1, trainable=1,
+                         history={"accuracy": accuracy, "val_accuracy": accuracy}, step_loss=[],
+                         test_accuracy=accuracy[-1], epochs=len(accuracy), seconds=0.0)
+
+    fig = plots.plot_training_error({"plain": [run("plain8", [0.5, 0.75]), run("plain20", [0.25, 0.5])],
+                                     "residual": [run("resnet8", [0.5, 0.875])]})
+    plain, residual = fig.axes
+    assert plain.get_title() == "plain" and len(plain.lines) == 2 and len(residual.lines) == 1
+    assert np.allclose(plain.lines[1].get_ydata(), [0.75, 0.5])
+    assert [t.get_text() for t in residual.get_legend().get_texts()] == ["resnet8: 0.125"]
+    assert plain.get_shared_y_axes().joined(plain, residual)
+    plt.close(fig)

@@ -77,3 +77,19 @@ def test_augmented_images_grid():
     fig = plots.plot_augmented_images(images, augmentation(seed=0), versions=3, titles=["a", "b"])
     assert len(fig.axes) == 2 * 4 and fig.axes[4].get_ylabel() == "b"
     plt.close(fig)
+
+
+def test_generalization_gap_draws_training_solid_and_test_dashed():
+    runs = [RunResult(name=name, dataset="fashion_mnist", params=10, trainable=10,
+                      history={"loss": [2.0, 1.0, 0.5], "val_loss": [2.1, 1.5, 1.6],
+                               "accuracy": [0.3, 0.6, train], "val_accuracy": [0.3, 0.5, 0.55]},
+                      step_loss=[], test_accuracy=0.55, epochs=3, seconds=0.1)
+            for name, train in (("none", 0.9), ("dropout", 0.7))]
+    fig = plots.plot_generalization_gap(runs)
+    loss_ax, accuracy_ax = fig.axes
+    assert [l.get_linestyle() for l in loss_ax.lines] == ["-", "--", "-", "--"]
+    assert list(loss_ax.lines[1].get_ydata()) == [2.1, 1.5, 1.6]  # test loss of the first run
+    assert list(accuracy_ax.lines[2].get_ydata()) == [0.3, 0.6, 0.7]  # training accuracy of the second
+    labels = [t.get_text() for t in accuracy_ax.get_legend().get_texts()]
+    assert labels == ["none: train 0.90, test 0.55", "dropout: train 0.70, test 0.55"]
+    plt.close(fig)

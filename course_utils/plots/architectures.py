@@ -17,6 +17,7 @@ __all__ = [
     "plot_dense_block_growth",
     "plot_segmentation_examples",
     "plot_shift_and_stitch",
+    "plot_training_error",
 ]
 
 #: Colours of the labels of :data:`course_utils.architectures.SHAPE_CLASSES` (background first).
@@ -150,5 +151,28 @@ def plot_shift_and_stitch(coarse: Mapping[tuple[int, int], np.ndarray], dense: n
         axes[-1].text(c, r, f"{v:.1f}", ha="center", va="center", fontsize=6)
     axes[-1].set_title("stitched = dense output")
     bare(axes[-1])
+    fig.tight_layout()
+    return fig
+
+
+def plot_training_error(panels: Mapping[str, Sequence]):
+    """Training error (1 - training accuracy) per epoch, one panel per family, one line per run.
+
+    ``panels`` maps a panel title (``"plain"``, ``"residual"``) to its
+    :class:`course_utils.experiments.RunResult`; the panels share the y axis so that the
+    families can be compared, and each legend entry gives the run's final training error.
+    The training accuracy is Keras' mean over each epoch, measured while training.
+    """
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.4 * len(panels), 3.8), sharey=True, squeeze=False)
+    for ax, (title, runs) in zip(axes[0], panels.items()):
+        for r in runs:
+            error = 1 - np.asarray(r.history["accuracy"], dtype=float)
+            ax.plot(np.arange(1, len(error) + 1), error, "o-", linewidth=1.4, label=f"{r.name}: {error[-1]:.3f}")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, title="final training error", title_fontsize=8)
+    axes[0][0].set_ylabel("training error")
     fig.tight_layout()
     return fig

@@ -5,6 +5,7 @@
 * :func:`plot_bn_histograms`: a distribution before and after batch normalisation.
 * :func:`plot_running_statistics`: moving averages of batch statistics against the steps.
 * :func:`plot_history_comparison`: training loss per step and test accuracy per epoch of runs.
+* :func:`plot_generalization_gap`: training against test curves (loss and accuracy) of runs.
 * :func:`plot_activation_drift`: how the per-channel statistics of a hidden layer move in training.
 * :func:`plot_dropout`: inverted dropout in training (one mask, the mean of many) and at inference.
 * :func:`plot_augmented_images`: images and randomly augmented versions of them.
@@ -24,6 +25,7 @@ __all__ = [
     "plot_augmented_images",
     "plot_bn_histograms",
     "plot_dropout",
+    "plot_generalization_gap",
     "plot_history_comparison",
     "plot_input_normalization",
     "plot_running_statistics",
@@ -167,6 +169,37 @@ def plot_history_comparison(results: Sequence, smooth: int = 10):
     for ax in axes:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_generalization_gap(results: Sequence):
+    """Loss (left) and accuracy (right) per epoch: training solid, test dashed, one colour per run.
+
+    ``results`` are :class:`course_utils.experiments.RunResult`. The training curves are Keras'
+    means over each epoch, measured in training mode (dropout and augmentation active); the
+    test curves are measured in inference mode after each epoch. The legend gives each run's
+    final training and test accuracy.
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(11.5, 3.8))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for r, color in zip(results, colors * (len(results) // len(colors) + 1)):
+        h = r.history
+        epochs = np.arange(1, len(h["loss"]) + 1)
+        for ax, key in zip(axes, ("loss", "accuracy")):
+            ax.plot(epochs, h[key], "-", color=color, linewidth=1.4,
+                    label=f"{r.name}: train {h['accuracy'][-1]:.2f}, test {h['val_accuracy'][-1]:.2f}"
+                    if key == "accuracy" else r.name)
+            ax.plot(epochs, h[f"val_{key}"], "--", color=color, linewidth=1.4)
+    axes[0].set_ylabel("loss (solid: training, dashed: test)")
+    axes[1].set_ylabel("accuracy (solid: training, dashed: test)")
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=8)
+    if results:
+        fig.suptitle(f"{results[0].title}", fontsize=11)
     fig.tight_layout()
     return fig
 
