@@ -40,7 +40,9 @@ __all__ = [
     "padding_pair",
     "pool_output_size",
     "same_padding",
+    "transposed_as_conv",
     "transposed_conv_output_size",
+    "transposed_output_padding",
     "transposed_padding",
 ]
 
@@ -231,3 +233,51 @@ def transposed_conv_output_size(
             f"on an input of length {n} would have output length {size}; reduce the padding."
         )
     return size
+
+
+# ----------------------------------------------------------------------------- Dumoulin & Visin, section 4
+def transposed_output_padding(n: int, k: int, s: int = 1, p: int | tuple[int, int] = 0, d: int = 1) -> int:
+    """Dumoulin & Visin's ``a = (n + 2p - k_eff) mod s``: the ``output_padding`` that takes a
+    transposed convolution back to the length ``n`` of the convolution it transposes.
+
+    A stride-``s`` convolution maps ``s`` consecutive input lengths to the same output
+    length (the floor of :func:`conv_output_size`); ``a`` says which one ``n`` was.
+
+    >>> transposed_output_padding(5, 3, s=2, p=1)   # (5 + 2 - 3) mod 2
+    0
+    >>> transposed_output_padding(6, 3, s=2, p=1)   # (6 + 2 - 3) mod 2
+    1
+    """
+    if isinstance(p, str):
+        raise ValueError("transposed_output_padding needs explicit padding (an int or a pair), not a string")
+    left, right = padding_pair(n, k, s, p, d)  # type: ignore[misc]
+    conv_output_size(n, k, s, (left, right), d)  # raises when the convolution itself is impossible
+    return (n + left + right - effective_kernel(k, d)) % s
+
+
+def transposed_as_conv(n: int, k: int, s: int = 1, p: int = 0, a: int = 0) -> tuple[int, tuple[int, int]]:
+    """The direct convolution (kernel ``k``, stride 1) that a transposed convolution equals.
+
+    Dumoulin & Visin, relationship 14: the transposed convolution of an input of length
+    ``n`` with kernel ``k``, stride ``s``, padding ``p`` and ``a = output_padding`` is a
+    stride-1 convolution with the same kernel size over the input *stretched* by ``s - 1``
+    zeros between neighbours (``n + (s-1)(n-1)`` pixels), padded by ``k - p - 1`` zeros
+    on the left and ``k - p - 1 + a`` on the right. Returns ``(stretched length,
+    (left, right))``; :func:`conv_output_size` of those gives the transposed output length.
+
+    >>> transposed_as_conv(2, 3)                   # relationship 8: p' = k - 1 on both sides
+    (2, (2, 2))
+    >>> transposed_as_conv(3, 3, s=2, p=1, a=1)    # relationship 14
+    (5, (1, 2))
+    """
+    _check_positive(input_size=n, kernel=k, stride=s)
+    _check_padding(p)
+    if not isinstance(p, int) or isinstance(p, bool):
+        raise ValueError(f"transposed_as_conv needs an int padding, got {p!r}")
+    if p > k - 1:
+        raise ValueError(f"padding {p} is larger than k - 1 = {k - 1}: the equivalent convolution "
+                         "would need negative padding")
+    if isinstance(a, bool) or not isinstance(a, int) or not 0 <= a < s:
+        raise ValueError(f"a (output_padding) must be an integer in [0, s) = [0, {s}), got {a!r}")
+    pad = k - p - 1
+    return n + (s - 1) * (n - 1), (pad, pad + a)

@@ -79,6 +79,7 @@ __all__ = [
     "analyse",
     "empirical_receptive_field",
     "layer_annotations",
+    "mean_effective_gradient",
     "receptive_field_table",
     "to_html",
     "to_markdown",
@@ -415,4 +416,9 @@ def layer_annotations(model_or_layers: Any, input_size: int | tuple[int, int] | 
 
 # ============================================================================ gradient measurement
 # (in course_utils.rf_probe; the names stay importable from here)
-from course_utils.rf_probe import EmpiricalRF, GradientProbe, empirical_receptive_field  # noqa: E402
+from course_utils.rf_probe import (  # noqa: E402
+    EmpiricalRF,
+    GradientProbe,
+    empirical_receptive_field,
+    mean_effective_gradient,
+)

@@ -22,7 +22,8 @@ from typing import Any
 
 from course_utils import spec as specs
 
-__all__ = ["EmpiricalRF", "GradientProbe", "empirical_receptive_field", "positive_linear_copy"]
+__all__ = ["EmpiricalRF", "GradientProbe", "empirical_receptive_field", "mean_effective_gradient",
+           "positive_linear_copy"]
 
 
 @dataclass
@@ -138,6 +139,23 @@ def empirical_receptive_field(
     """
     return GradientProbe(model, layer, input_size, exact, seed).measure(unit, threshold)
 
+
+
+def mean_effective_gradient(model: Any, layer: str | None = None, unit: tuple[int, int] | None = None,
+                            inputs: int = 8) -> Any:
+    """Luo et al.'s (2016) effective receptive field map of one unit.
+
+    The (H, W) map of |d unit / d input| (summed over input channels) of output ``unit``
+    (default: the central one) of ``layer``, measured on the model's own weights and
+    activations and averaged over ``inputs`` random normal inputs (seeds ``0 .. inputs-1``).
+    Measure the same model before and after training to see how training moves it.
+    """
+    import numpy as np
+
+    if inputs < 1:
+        raise ValueError(f"inputs must be at least 1, got {inputs}")
+    probes = [GradientProbe(model, layer, exact=False, seed=s) for s in range(inputs)]
+    return np.mean([p.measure(unit).gradient for p in probes], axis=0)
 
 def positive_linear_copy(model: Any, layer: str | None = None, thin: bool = True) -> Any:
     """A copy of ``model`` (up to ``layer``) on which input gradients reveal the exact receptive field.

@@ -165,6 +165,25 @@ for name, K in (("K1", K1), ("K2", K2)):
           f"loop == ops: {np.array_equal(scatter_loop(X, K, stride), by_ops[0, :, :, 0])}")
 
 # %% [markdown]
+# With stride 1 the same input and kernel give d2l's example (Zhang et al., *Dive into Deep
+# Learning*, §14.10): the copies now start one pixel apart, so they **overlap** and the
+# output is $(2-1)\cdot1 + 2 = 3$ pixels wide. The centre pixel receives one product from
+# each of the four copies, $X_{00}K_{11} + X_{01}K_{10} + X_{10}K_{01} + X_{11}K_{00} =
+# 0\cdot3 + 1\cdot2 + 2\cdot1 + 3\cdot0 = 4$; a corner receives one product only
+# ($Y_{22} = X_{11}K_{11} = 3\cdot3 = 9$), an edge pixel two ($Y_{21} = X_{10}K_{11} + X_{11}K_{10}
+# = 2\cdot3 + 3\cdot2 = 12$). The whole output is d2l's
+# $\begin{pmatrix}0&0&1\\0&4&6\\4&12&9\end{pmatrix}$. The loop, `course_utils.ops` and Keras agree:
+
+# %%
+overlapping = scatter_loop(X, K1, 1)
+by_ops_s1, _ = ops.conv2d_transpose_forward(x4, K1[:, :, None, None], None, stride=1)
+print("X transposed-convolved with K1, stride 1:\n", overlapping.astype(int))
+print("loop == ops:", np.array_equal(overlapping, by_ops_s1[0, :, :, 0]),
+      " loop == Keras:", np.array_equal(overlapping, keras_transposed(X, K1, 1)))
+fig = plots.plot_scatter(X, K1, stride=1)
+plt.show()
+
+# %% [markdown]
 # ## 3. The same thing as an ordinary convolution
 #
 # Look at output pixel $Y[o]$ along one axis: it receives $X[i]\,K[a]$ for every $i, a$ with
@@ -303,6 +322,56 @@ for n, k, s, padding, op in [(4, 3, 2, "same", None), (4, 3, 2, "same", 0), (4, 
                  "Keras": "x".join(map(str, y_keras.shape[1:3])), "ops": "x".join(map(str, y_ops.shape[1:3])),
                  "same values": bool(np.allclose(y_keras, y_ops, atol=1e-4))})
 pd.DataFrame(rows).set_index("layer")
+
+# %% [markdown]
+# ### Dumoulin & Visin's table: every transposed convolution is a stride-1 convolution
+#
+# Dumoulin & Visin (2016, *A guide to convolution arithmetic for deep learning*, section 4)
+# write the transpose of a direct convolution with input $i$, kernel $k$, stride $s$ and
+# padding $p$ (output $o = \lfloor (i + 2p - k)/s \rfloor + 1$) as an ordinary convolution
+# with $k' = k$ and $s' = 1$ over its input $i' = o$ **stretched** by $s-1$ zeros between
+# neighbours, $\tilde\imath' = i' + (s-1)(i'-1)$, padded by $p' = k - p - 1$ zeros on the left and
+# $p' + a$ on the right, where
+#
+# $$ a = (i + 2p - k) \bmod s, \qquad
+#    o' = s\,(i' - 1) + a + k - 2p \;=\; i \quad \text{(their relationship 14)}. $$
+#
+# Their special cases: no padding and unit strides, $p' = k - 1$, $o' = i' + (k-1)$
+# (relationship 8); zero padding, $p' = k - p - 1$, $o' = i' + (k-1) - 2p$ (9); half padding,
+# $p' = p$, $o' = i'$ (10); full padding $p = k - 1$, $p' = 0$, $o' = i' - (k-1)$ (11);
+# non-unit strides, $o' = s\,(i'-1) + k - 2p$ when $s$ divides $i + 2p - k$ (12, 13); and $a > 0$
+# otherwise (14). The table computes each of their examples with `course_utils.arithmetic` and, in
+# the same loop, lets Keras' `Conv2DTranspose` check the size and the values. Keras has no
+# integer padding for this layer, so the check runs it with `"valid"` and `output_padding=a` and
+# crops $p$ pixels from each side (PyTorch's integer `padding` does exactly that crop).
+
+# %%
+rng = np.random.default_rng(1)
+cases = [("no padding, unit strides", 4, 3, 1, 0), ("zero padding", 5, 4, 1, 2),
+         ("half (same) padding", 5, 3, 1, 1), ("full padding", 5, 3, 1, 2),
+         ("no padding, non-unit strides", 5, 3, 2, 0), ("padding, non-unit strides", 5, 3, 2, 1),
+         ("padding, non-unit strides, a > 0", 6, 3, 2, 1)]
+rows = []
+for case, i, k, s, p in cases:
+    o = arithmetic.conv_output_size(i, k, s, p)
+    a = arithmetic.transposed_output_padding(i, k, s, p)
+    stretched, (left, right) = arithmetic.transposed_as_conv(o, k, s, p, a)
+    o_t = arithmetic.conv_output_size(stretched, k, 1, (left, right))
+    # Keras: Conv2DTranspose on an o x o input, 'valid' with output_padding=a, cropped by p
+    x = rng.standard_normal((o, o))
+    w = rng.standard_normal((k, k))
+    y = keras_transposed(x, w, s, output_padding=a if s > 1 else None)
+    y = y[p:y.shape[0] - p, p:y.shape[1] - p]
+    # the stride-1 convolution of the table, kernel rotated by 180 degrees
+    grid = np.pad(plots.insert_zeros(x, s), (left, right))
+    z, _ = ops.conv2d_forward(grid[None, :, :, None], w[::-1, ::-1, None, None], None)
+    rows.append({"case": case, "i": i, "k": k, "s": s, "p": p, "o": o,
+                 "i'": o, "stretched": stretched, "k'": k, "s'": 1, "p' (left, right)": (left, right),
+                 "a": a, "o'": o_t, "o' == i": o_t == i, "Keras size": y.shape[0],
+                 "same values": bool(np.allclose(z[0, :, :, 0], y, atol=1e-4))})
+table = pd.DataFrame(rows).set_index("case")
+print("Keras' size == o' in every row:", bool((table["Keras size"] == table["o'"]).all()))
+table
 
 # %% [markdown]
 # ### Exercises

@@ -186,6 +186,64 @@ def test_transposed_padding_matches_tensorflow_values(tf, n, k, s, op):
     np.testing.assert_allclose(float(tf.reduce_sum(y * z)), float(tf.reduce_sum(x * cz)), rtol=1e-4, atol=1e-4)
 
 
+# ----------------------------------------------------------------------------- Dumoulin & Visin, section 4
+@SETTINGS
+@given(n=st.integers(1, 20), k=st.integers(1, 6), s=st.integers(1, 4), p=st.integers(0, 3))
+def test_transposed_output_padding_restores_the_input_length(n, k, s, p):
+    """With a = transposed_output_padding, conv then transposed conv gives back n, for every n."""
+    assume(n + 2 * p >= k)
+    a = ar.transposed_output_padding(n, k, s, p)
+    assert 0 <= a < s
+    n_conv = ar.conv_output_size(n, k, s, p)
+    assert ar.transposed_conv_output_size(n_conv, k, s, p, a) == n
+    # and a is the only output_padding in [0, s) that does
+    others = [b for b in range(s) if b != a and (n_conv - 1) * s + k - 2 * p + b > 0]
+    assert all(ar.transposed_conv_output_size(n_conv, k, s, p, b) != n for b in others)
+
+
+@SETTINGS
+@given(n=st.integers(1, 6), k=st.integers(1, 5), s=st.integers(1, 3), p=st.integers(0, 2), a=st.integers(0, 2))
+def test_transposed_as_conv_matches_keras_values(keras, tf, n, k, s, p, a):
+    """The stride-1 convolution of relationship 14 over the stretched, padded input, with the
+    kernel rotated by 180 degrees, equals Keras' Conv2DTranspose ('valid', output_padding=a)
+    cropped by p on each side, in shape and values."""
+    assume(a < s and p <= k - 1)
+    assume((n - 1) * s + k - 2 * p + a > 0)
+    x, w = _rand((1, n, n, 1)), _rand((k, k, 1, 1), seed=1)
+    layer = keras.layers.Conv2DTranspose(1, k, strides=s, padding="valid", output_padding=a, use_bias=False)
+    layer.build(x.shape)
+    layer.set_weights([w])
+    y = layer(x).numpy()
+    y = y[:, p:y.shape[1] - p, p:y.shape[2] - p]
+    stretched, (left, right) = ar.transposed_as_conv(n, k, s, p, a)
+    grid = np.zeros((1, stretched, stretched, 1), "float32")
+    grid[:, ::s, ::s] = x
+    z = tf.nn.conv2d(grid, w[::-1, ::-1], strides=1,
+                     padding=[[0, 0], [left, right], [left, right], [0, 0]]).numpy()
+    assert z.shape[1] == ar.conv_output_size(stretched, k, 1, (left, right))
+    assert z.shape[1] == ar.transposed_conv_output_size(n, k, s, p, a)
+    np.testing.assert_allclose(z, y, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("i, k, s, p", [
+    # the direct convolutions whose transposes Dumoulin & Visin draw (relationships 8-14)
+    (4, 3, 1, 0), (5, 4, 1, 2), (5, 3, 1, 1), (5, 3, 1, 2), (5, 3, 2, 0), (5, 3, 2, 1), (6, 3, 2, 1),
+])
+def test_dumoulin_transposed_examples_go_back_to_the_input_size(i, k, s, p):
+    a = ar.transposed_output_padding(i, k, s, p)
+    stretched, pair = ar.transposed_as_conv(ar.conv_output_size(i, k, s, p), k, s, p, a)
+    assert ar.conv_output_size(stretched, k, 1, pair) == i
+
+
+def test_transposed_as_conv_refuses_impossible_arguments():
+    with pytest.raises(ValueError, match="negative padding"):
+        ar.transposed_as_conv(3, 3, p=3)
+    with pytest.raises(ValueError, match="output_padding"):
+        ar.transposed_as_conv(3, 3, s=2, a=2)
+    with pytest.raises(ValueError, match="explicit padding"):
+        ar.transposed_output_padding(5, 3, 2, "same")
+
+
 # ----------------------------------------------------------------------------- errors
 @pytest.mark.parametrize("call, words", [
     (lambda: ar.conv_output_size(2, 3), ["kernel 3", "length 2", "empty"]),

@@ -406,3 +406,25 @@ def test_positive_linear_copy_is_linear_positive_and_leaves_the_model_alone(kera
     np.testing.assert_allclose(np.asarray(copy(-ones)), -out, rtol=1e-5)  # linear: no ReLU, no max
     thin = positive_linear_copy(keras.Sequential([keras.Input((8, 8, 3)), L.Conv2D(16, 3, name="c")]))
     assert thin.get_layer("c").filters == 1
+
+
+def test_mean_effective_gradient_averages_the_random_input_measurements(keras):
+    """The map is the mean of the per-input maps, it lies inside the theoretical RF, and a
+    linear network (whose gradient does not depend on the input) gives the same map for any count."""
+    L = keras.layers
+    keras.utils.set_random_seed(0)
+    relu = keras.Sequential([keras.Input((12, 12, 1)), L.Conv2D(4, 3, activation="relu", name="c1"),
+                             L.Conv2D(4, 3, activation="relu", name="c2")])
+    g = rf.mean_effective_gradient(relu, inputs=3)
+    each = [rf.empirical_receptive_field(relu, exact=False, seed=s).gradient for s in range(3)]
+    np.testing.assert_allclose(g, np.mean(each, axis=0), rtol=1e-6)
+    assert not np.allclose(each[0], each[1])  # the inputs really differ
+    top, left, bottom, right = rf.analyse(relu).box()
+    outside = g.copy()
+    outside[top:bottom + 1, left:right + 1] = 0
+    assert outside.max() == 0 and g.max() > 0
+    linear = keras.Sequential([keras.Input((12, 12, 1)), L.Conv2D(2, 3), L.Conv2D(1, 3)])
+    np.testing.assert_allclose(rf.mean_effective_gradient(linear, inputs=1),
+                               rf.mean_effective_gradient(linear, inputs=4), rtol=1e-5)
+    with pytest.raises(ValueError, match="at least 1"):
+        rf.mean_effective_gradient(linear, inputs=0)
