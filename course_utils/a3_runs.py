@@ -192,13 +192,12 @@ def report(base: Run, separable: Run, layer_table: dict | None = None) -> str:
         lines.append("  (no table yet)")
     keys = ("loss", "accuracy", "val_loss", "val_accuracy")
     lines += ["", "Logs (each run's history, epoch by epoch):",
-              f"  {'epoch':>5s} " + " ".join(f"{'base ' + k:>17s}" for k in keys) + " "
-              + " ".join(f"{'separable ' + k:>22s}" for k in keys)]
+              f"  {'':5s}  {'base':^51s}  {'separable':^51s}",
+              f"  {'epoch':>5s}  " + "  ".join(" ".join(f"{k:>12s}" for k in keys) for _ in range(2))]
     for epoch in range(max(base.epochs, separable.epochs)):
         cells = []
-        for run, width in ((base, 17), (separable, 22)):
-            for k in keys:
-                values = run.history.get(k, [])
-                cells.append(f"{values[epoch]:>{width}.4f}" if epoch < len(values) else " " * width)
-        lines.append(f"  {epoch + 1:>5d} " + " ".join(cells))
+        for run in (base, separable):
+            values = [run.history.get(k, []) for k in keys]
+            cells.append(" ".join(f"{v[epoch]:>12.4f}" if epoch < len(v) else " " * 12 for v in values))
+        lines.append(f"  {epoch + 1:>5d}  " + "  ".join(cells))
     return "\n".join(lines)

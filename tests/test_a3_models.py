@@ -322,3 +322,21 @@ def test_a_base_run_keeps_the_weights_after_its_last_epoch(keras, L, tmp_path, m
     assert a3_models.evaluate(saved, *val) == pytest.approx(accs[-1], abs=1e-6)
     with pytest.raises(ValueError, match="keep must be 'best' or 'last'"):
         a3_runs.train(run.model, data, data, 1, name="x", folder=tmp_path, keep="final")
+
+
+def test_the_closing_summary_has_what_assignment_3_asks_for(keras, L):
+    model = _tiny(keras, L)((8, 8, 1))
+    base = a3_runs.Run("base", None, {"dataset": "fashion_mnist", "params": 9,
+                                      "history": {"val_accuracy": [0.5, 0.8, 0.6], "loss": [1.2, 1.0, 0.9]}})
+    separable = a3_runs.Run("separable", model, {"dataset": "fashion_mnist", "params": 70_000,
+                                                 "history": {"val_accuracy": [0.55, 0.7]}})
+    text = a3_models.report(base, separable, {"sep1a": (32, 32, 3), "pool1": (16, 32, 6)})
+    assert "validation accuracy after its last epoch (epoch 3): 0.6000" in text  # the last, not the best 0.8
+    assert "best validation accuracy 0.7000 at epoch 2 of 2, 70,000 parameters" in text
+    assert "SeparableConv2D" in text  # Keras' summary of the network
+    assert [line.split() for line in text.splitlines() if line.startswith("  sep1a") or line.startswith("  pool1")] \
+        == [["sep1a", "32", "32", "3"], ["pool1", "16", "32", "6"]]
+    logs = text.split("epoch by epoch):\n", 1)[1].splitlines()[2:]
+    assert [line.split()[0] for line in logs] == ["1", "2", "3"]
+    assert logs[2].split() == ["3", "0.9000", "0.6000"]  # base loss and val_accuracy; the separable ran 2
+    assert "(no table yet)" in a3_models.report(base, separable, None)
