@@ -40,6 +40,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -60,6 +61,19 @@ BASELINE_TARGET = 1.25
 ASSIGNMENT = "a1_arithmetic"
 
 
+CPU: dict[str, list[float]] = {}  # label: CPU seconds of each run (the command and its waited-for descendants)
+
+
+def run_timed(cmd: list[str], **kwargs) -> tuple[float, float]:
+    """Run ``cmd``; (wall seconds, CPU seconds, user + system, of it and every descendant it waited for)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True, **kwargs)
+    elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return elapsed, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
 def time_course_grade(klass: Path, out: Path, jobs: int, checkout: Path | None = None,
                       feedback: str | None = None) -> tuple[float, dict[str, float]]:
     """``course grade`` of this repository (or of ``checkout``, with its own ``.venv``) as a
@@ -68,10 +82,10 @@ def time_course_grade(klass: Path, out: Path, jobs: int, checkout: Path | None =
     python = sys.executable if checkout is None else str(checkout.resolve() / ".venv" / "bin" / "python")
     cmd = [python, "-m", "course_utils.cli", "grade", ASSIGNMENT, str(klass), "--out", str(out),
            "--jobs", str(jobs), "--quiet"] + (["--feedback", feedback] if feedback else [])
-    start = time.perf_counter()
     # from the checkout's own folder: `python -m` puts the working directory first on sys.path
-    subprocess.run(cmd, check=True, capture_output=True, cwd=checkout or Path(__file__).resolve().parents[1])
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = run_timed(cmd, cwd=checkout or Path(__file__).resolve().parents[1])
+    CPU.setdefault(f"jobs {jobs}" + (f" feedback {feedback}" if feedback else "") + (" baseline" if checkout else ""),
+                   []).append(cpu)
     records = [json.loads(p.read_text()) for p in sorted((out / "results").glob("*.json"))]
     bad = [r for r in records if r["status"] == "error"]
     if bad:
@@ -95,12 +109,13 @@ def time_plain_nbgrader(template: Path, work: Path, feedback: bool = False) -> t
     shutil.copytree(template, work)
     nbgrader = Path(sys.executable).parent / "nbgrader"
     env = dict(os.environ, PATH=f"{nbgrader.parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    start = time.perf_counter()
+    elapsed = cpu = 0.0
     for step in ["autograde"] + (["generate_feedback"] if feedback else []):
         cmd = [str(nbgrader), step, ASSIGNMENT, f"--CourseDirectory.root={work}",
                f"--CourseDirectory.course_id={COURSE_ID}", "--force"]
-        subprocess.run(cmd, cwd=work, env=env, check=True, capture_output=True)
-    elapsed = time.perf_counter() - start
+        wall, used = run_timed(cmd, cwd=work, env=env)
+        elapsed, cpu = elapsed + wall, cpu + used
+    CPU.setdefault("nbgrader" + (" + feedback" if feedback else ""), []).append(cpu)
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{work / 'gradebook.db'}", COURSE_ID) as gb:
@@ -185,6 +200,15 @@ def main() -> None:
         f"* `course grade` per submission: its own worker process, a kernel sandboxed with `{sandbox}`, "
         "the bad-submission checks and HTML feedback; plain `nbgrader autograde` runs every submission "
         "in one process, unsandboxed, without feedback.",
+        "* CPU (user + system seconds of each command and the processes it waited for, best round's "
+        "wall time beside it): " + "; ".join(
+            f"{label} {CPU[label][times[label].index(best[label])]:.1f} CPU-s in {best[label]:.1f} s "
+            f"({CPU[label][times[label].index(best[label])] / best[label]:.2f} cores busy)"
+            for label in ("jobs 1", "jobs 2", "nbgrader") if CPU.get(label)) + ". "
+        f"On {os.cpu_count()} cores, `--jobs 2` can be at most {os.cpu_count()} / (cores `--jobs 1` keeps busy) "
+        "times faster than `--jobs 1` for the same CPU work: the more of the second core `--jobs 1` "
+        "already uses (the reference solution graded beside the first submission, the fork server "
+        "warming during the imports), the lower that bound.",
         f"* Scores identical across the graders: {'yes' if same else 'NO'}.",
         f"* Machine: {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, Python "
         f"{platform.python_version()}; load average {load_before[0]:.1f} before, {load_after[0]:.1f} after "

@@ -61,6 +61,12 @@ BUDGETS: dict[str, tuple[Budget, Budget]] = {
     # notebook 06: three small nets without / with BN (before, after the ReLU)
     "batchnorm": (Budget(epochs=4, train_size=8000, test_size=2000),
                   Budget(epochs=1, train_size=1500, test_size=500)),
+    # notebook 06: one small net without and with each regulariser (dropout, weight decay, augmentation)
+    "regularisation": (Budget(epochs=30, batch_size=32, train_size=500, test_size=1000),
+                       Budget(epochs=3, batch_size=32, train_size=300, test_size=300)),
+    # notebook 08: plain and residual nets of 8 and 20 layers (the degradation problem)
+    "degradation": (Budget(epochs=5, batch_size=32, train_size=1000, test_size=200),
+                    Budget(epochs=1, batch_size=32, train_size=200, test_size=100)),
     # notebook 08: small FCN on synthetic segmentation data
     "fcn": (Budget(epochs=15, batch_size=32, train_size=2000, test_size=200),
             Budget(epochs=3, batch_size=32, train_size=400, test_size=64)),

@@ -733,8 +733,7 @@ print("at inference the augmentation is the identity:",
 # %%
 # NBVAL_IGNORE_OUTPUT
 # Trains four small networks (about two and a half minutes on a 2-core CPU with the full budget).
-small = config.Budget(epochs=3, batch_size=32, train_size=300, test_size=300) if config.quick() else \
-    config.Budget(epochs=30, batch_size=32, train_size=500, test_size=1000)
+small = config.budget("regularisation")
 small_data = experiments.load_data(small)
 settings = {"none": ({}, None), "dropout 0.5": ({"dropout": 0.5}, None),
             "weight decay 1e-3": ({"weight_decay": 1e-3}, None), "augmentation": ({}, experiments.augmentation)}
@@ -822,5 +821,6 @@ result = nb06.fix_batchnorm.check(answer)
 # * Backward: $\partial L/\partial x = \frac{1}{m\sigma}\big(m\,d\hat x - \sum d\hat x - \hat x \sum d\hat x\,\hat x\big)$
 #   with $d\hat x = \gamma\,\partial L/\partial y$; check every backward pass with finite differences in float64.
 # * Per channel: 2 trainable and 2 non-trainable parameters; a bias right before BN is wasted.
-# * Dropout, weight decay and augmentation act in training only; whether BN goes before or after
-#   the ReLU is an empirical question.
+# * Dropout, weight decay and augmentation act in training only; judge them by the gap between
+#   training and validation scores, both measured in inference mode. Whether BN goes before or
+#   after the ReLU is an empirical question.

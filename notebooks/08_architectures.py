@@ -281,8 +281,7 @@ print("ResNet-32 with zeroed extra blocks == ResNet-20:",
 # %%
 # NBVAL_IGNORE_OUTPUT
 # Trains four networks (about three and a half minutes on a 2-core CPU with the full budget).
-depth_budget = config.Budget(epochs=1, batch_size=32, train_size=200, test_size=100) if config.quick() else \
-    config.Budget(epochs=5, batch_size=32, train_size=1000, test_size=200)
+depth_budget = config.budget("degradation")
 depth_data = experiments.load_data(depth_budget)
 depth_runs = {}
 for residual in (False, True):
@@ -886,6 +885,7 @@ result = nb08.fix_iou.check(answer)
 # ## What to remember
 #
 # * LeNet → AlexNet → VGG: the same recipe, deeper; $3\times3$ stacks buy large receptive fields cheaply.
-# * Residual blocks make the identity easy and let depth help; DenseNet concatenates instead of adding.
+# * Degradation: a deeper plain network can fit its *training* data worse than a shallower one;
+#   residual blocks make the identity easy, so depth helps again. DenseNet concatenates instead of adding.
 # * FCN: Dense layers become convolutions, learned upsampling and skips restore resolution and detail.
 # * Segmentation is scored per pixel: pixel accuracy and mean IoU, $|A\cap B| / |A\cup B|$ per class.

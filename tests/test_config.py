@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -32,6 +33,19 @@ def test_epochs_override_and_unknown_budget(monkeypatch):
     assert config.budget("batchnorm").epochs == 3
     with pytest.raises(KeyError, match="known budgets"):
         config.budget("no-such-experiment")
+
+
+def test_notebooks_read_every_budget_from_the_table():
+    """A budget typed into a notebook escapes quick mode's checks above and COURSE_EPOCHS."""
+    notebooks = sorted((config.REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
+    assert notebooks
+    inline = {p.name: [line.strip() for line in p.read_text().splitlines()
+                       if "Budget(" in line or "config.quick()" in line]
+              for p in notebooks}
+    assert not {name: lines for name, lines in inline.items() if lines}, \
+        "notebooks must read their budget with config.budget(name) from config.BUDGETS"
+    used = {name for p in notebooks for name in re.findall(r"config\.budget\(\"(\w+)\"\)", p.read_text())}
+    assert used <= set(config.BUDGETS), used - set(config.BUDGETS)
 
 
 def test_dataset_parameter(monkeypatch):
