@@ -337,7 +337,7 @@ for s in (1, 2):
 # translation *invariant*, which would mean $\mathrm{conv}(T_a x) = \mathrm{conv}(x)$: the
 # position of a feature is kept, not forgotten, and that is what lets a fully convolutional
 # network label every pixel (notebook 08). H. Cha and K. Sohn's report *FCN and Dilated
-# Convolutions* (DLLAB Week 5 pre-report, Yonsei University) describes exactly this property,
+# Convolutions* (DLLAB Week 5 pre-report, Yonsei University, undated) describes this property,
 # "positioning information is not lost", but calls it "translation invariant"; the right word
 # is equivariant. Invariance needs a layer that forgets position, such as global average
 # pooling over the whole map.
