@@ -584,7 +584,8 @@ result = nb05.grouped_params.check(answer)
 # convolution in both versions (a 1- or 3-channel image has almost nothing to separate) and
 # every convolution is followed by batch normalisation (defined in one line in the introduction;
 # here it is a black box, notebook 06 teaches it) and a ReLU. Without it, stacked depthwise and
-# pointwise layers start learning very slowly. Same data, same seed, same optimiser (Adam), same epochs; the budget comes from
+# pointwise layers start learning very slowly. All six runs share the data, the seed, the
+# optimiser (Adam) and the number of epochs; the budget comes from
 # `config.budget("separable_vs_standard")` and the dataset from `config.dataset()`.
 
 # %%
