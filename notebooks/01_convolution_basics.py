@@ -118,9 +118,9 @@ print("tf.nn.conv2d gives the same:", np.array_equal(out_numpy, out_tf.numpy()))
 print("same as the notes' output:", np.array_equal(out_numpy[0, :, :, 0], NOTES_OUTPUT))
 
 # %% [markdown]
-# Only three of the nine values agree with the notes, and by coincidence: $(0,0) = 1$,
-# $(1,0) = 7$ and $(2,1) = 10$. Check output $(0, 1)$ by hand: with stride 2 its window
-# covers padded rows 0–2 and columns 2–4.
+# Only three of the nine values agree with the notes: $(0,0) = 1$, because the first window
+# is the same at both strides, and, by coincidence, $(1,0) = 7$ and $(2,1) = 10$. Check
+# output $(0, 1)$ by hand: with stride 2 its window covers padded rows 0–2 and columns 2–4.
 
 # %%
 padded = np.pad(NOTES_INPUT, 1)
@@ -141,15 +141,15 @@ print("stride 1, padding 1:\n", out_stride1)
 print("its top-left 3x3 is the notes' output:", np.array_equal(out_stride1[:3, :3], NOTES_OUTPUT))
 
 # %% [markdown]
-# The picture in the notes comes from the animation `numerical_padding_strides` of Dumoulin
-# & Visin's *A guide to convolution arithmetic for deep learning*: the window is drawn moving
-# two pixels at a time, but the values were computed with windows one pixel apart. The
-# authors confirmed the slip (GitHub `vdumoulin/conv_arithmetic`, issue 17). The correct
+# The picture in the notes comes from the animation `numerical_padding_strides` of V. Dumoulin
+# and F. Visin, *A guide to convolution arithmetic for deep learning* (2016): the window is
+# drawn moving two pixels at a time, but the values were computed with windows one pixel
+# apart. The authors confirmed the slip (GitHub `vdumoulin/conv_arithmetic`, issue 17). The correct
 # stride-2 result is the one above,
 # $\begin{pmatrix}1&5&6\\7&8&3\\3&10&4\end{pmatrix}$.
 #
 # Keras writes the same layer as `Conv2D(1, 3, strides=2, padding="same")`: for a
-# $5\times5$ input, `"same"` pads one zero on each side here (more on `"same"` in section 4).
+# $5\times5$ input, `"same"` pads one zero on each side here (more on `"same"` in section 5).
 
 # %%
 layer = keras.layers.Conv2D(1, 3, strides=2, padding="same", use_bias=False)
@@ -198,10 +198,12 @@ fig = plots.plot_matrix_row([(V, "$V$"), (V[::-1, ::-1], "flipped $V$ = $W$")], 
 
 # %% [markdown]
 # Does it matter? Not for learning: the kernel is *learned*, and a network that would need
-# $V$ simply learns its flip $W$. The two coincide for symmetric kernels (blur, Laplacian).
+# $V$ simply learns its flip $W$. The two coincide for kernels that a $180°$ rotation leaves
+# unchanged (a box blur, the Laplacian).
 # It matters when you bring a kernel from image processing (a Sobel filter, say) into a
 # deep-learning library, and it reappears in backpropagation: the gradient with respect to
-# the input is a *true* convolution with the rotated kernel (notebook 07). Libraries call
+# the input is a *true* convolution with the kernel, that is, a cross-correlation with the
+# kernel rotated by $180°$ (notebook 07). Libraries call
 # their cross-correlation "convolution", and so will we.
 
 # %% [markdown]
@@ -250,10 +252,12 @@ matmul = (x.reshape(-1, 192) @ w1x1.reshape(192, 32)).reshape(2, 5, 5, 32)
 print("1x1 convolution == per-pixel matrix product:", np.allclose(conv_1x1, matmul, atol=1e-4))
 
 # %% [markdown]
-# Pointwise convolutions change the number of channels cheaply. Inception and ResNet use
-# them as "bottlenecks" before expensive convolutions (GoogLeNet's block 3a reduces its 192
-# input channels to 96 before its $3\times3$ and to 16 before its $5\times5$ convolutions; a
-# ResNet-50 bottleneck block reduces 256 channels to 64), and the depthwise-separable
+# Pointwise convolutions change the number of channels cheaply. Inception (GoogLeNet:
+# Szegedy et al., 2015, *Going deeper with convolutions*) and ResNet (He et al., 2016,
+# *Deep residual learning for image recognition*) use them as "bottlenecks" before expensive
+# convolutions (GoogLeNet's block 3a reduces its 192 input channels to 96 before its
+# $3\times3$ and to 16 before its $5\times5$ convolutions; a ResNet-50 bottleneck block
+# reduces 256 channels to 64), and the depthwise-separable
 # convolution of notebook 05 is a depthwise stage followed by a pointwise one. As an
 # illustration, shrink 192 channels to 32 before a $3\times3$ convolution with 64 filters; the
 # parameter (and multiply-accumulate) counts on a $28\times28$ map:
@@ -271,8 +275,8 @@ print(f"bottleneck / direct: {bottleneck.attrs['macs'] / direct.attrs['macs']:.2
 # Without padding (`"valid"`) every $k\times k$ layer shrinks the map by $k-1$ pixels, so a
 # deep stack quickly runs out of pixels, and a border pixel is read by fewer windows than a
 # central one: the border is under-represented. Zero padding fixes both. The maps below
-# count how many output values read each pixel of a $7\times7$ input (they are the backward
-# pass of an all-ones convolution):
+# count how many output values read each pixel of a $7\times7$ input (equivalently, the
+# gradient that an all-ones convolution sends back to its input, notebook 07):
 
 # %%
 fig = plots.plot_coverage({"3x3, valid": dict(k=3), "3x3, padding 1": dict(k=3, p=1),
@@ -299,7 +303,7 @@ print("TensorFlow 'SAME' on 8x8, stride 2 == explicit padding (0, 1) on each axi
 
 # %% [markdown]
 # (PyTorch's `padding=1` is always symmetric; the difference matters when you port weights
-# between the two, and for the receptive-field `start` of notebook 02.)
+# between the two, and for where a unit's receptive field starts, notebook 02.)
 #
 # ## 6. Stride: when (not) to use it
 #
@@ -333,7 +337,7 @@ for s in (1, 2):
 # translation *invariant*, which would mean $\mathrm{conv}(T_a x) = \mathrm{conv}(x)$: the
 # position of a feature is kept, not forgotten, and that is what lets a fully convolutional
 # network label every pixel (notebook 08). H. Cha and K. Sohn's report *FCN and Dilated
-# Convolutions* (DLLAB Week 5 pre-report, Yonsei University) describes exactly this property,
+# Convolutions* (DLLAB Week 5 pre-report, Yonsei University, undated) describes this property,
 # "positioning information is not lost", but calls it "translation invariant"; the right word
 # is equivariant. Invariance needs a layer that forgets position, such as global average
 # pooling over the whole map.
@@ -346,8 +350,8 @@ for s in (1, 2):
 # * **Receptive field.** After a stride $s$ every later kernel covers $s$ times more input
 #   pixels (notebook 02): strides make a network see large objects with few layers.
 # * **Learned downsampling.** A strided convolution can replace max-pooling (the
-#   "all-convolutional" network, ResNet's downsampling blocks): it reduces resolution and
-#   learns how.
+#   "all-convolutional" network of Springenberg et al., 2015, *Striving for simplicity: the
+#   all convolutional net*; ResNet's downsampling blocks): it reduces resolution and learns how.
 # * When the task does not need resolution: a classifier needs *what*, not *where*.
 #
 # The multiply-accumulate count of the same three layers on a $64\times64$ RGB image,
@@ -495,9 +499,9 @@ print("numpy (course_utils.ops) == Keras:", np.allclose(yd, yd_numpy, atol=1e-5)
 # With `groups=g` the input channels are split into $g$ groups and each group of
 # $C_{out}/g$ filters sees only its own $C_{in}/g$ channels: $g$ small convolutions side by
 # side. The kernel becomes $(k, k, C_{in}/g, C_{out})$, so the parameters drop by a factor
-# $g$ (and, the lecture adds, this has a regularising effect). AlexNet used two groups
-# to split itself over two GPUs; with $g = C_{in}$ every filter sees one channel, the
-# depthwise convolution of notebook 05.
+# $g$ (and, the lecture adds, this has a regularising effect). AlexNet (Krizhevsky,
+# Sutskever and Hinton, 2012) used two groups to split itself over two GPUs; with
+# $g = C_{in}$ every filter sees one channel, the depthwise convolution of notebook 05.
 
 # %%
 xg = rng.standard_normal((1, 6, 6, 4)).astype(np.float32)

@@ -165,9 +165,10 @@ for name, K in (("K1", K1), ("K2", K2)):
           f"loop == ops: {np.array_equal(scatter_loop(X, K, stride), by_ops[0, :, :, 0])}")
 
 # %% [markdown]
-# With stride 1 the same input and kernel give d2l's example (Zhang et al., *Dive into Deep
-# Learning*, §14.10): the copies now start one pixel apart, so they **overlap** and the
-# output is $(2-1)\cdot1 + 2 = 3$ pixels wide. The centre pixel receives one product from
+# With stride 1 the same input and kernel give the example of A. Zhang, Z. C. Lipton, M. Li
+# and A. J. Smola, *Dive into Deep Learning* (2023), §14.10 ("d2l"): the copies now start one
+# pixel apart, so they **overlap** and the output is $(2-1)\cdot1 + 2 = 3$ pixels wide. The
+# centre pixel receives one product from
 # each of the four copies, $X_{00}K_{11} + X_{01}K_{10} + X_{10}K_{01} + X_{11}K_{00} =
 # 0\cdot3 + 1\cdot2 + 2\cdot1 + 3\cdot0 = 4$; a corner receives one product only
 # ($Y_{22} = X_{11}K_{11} = 3\cdot3 = 9$), an edge pixel two ($Y_{21} = X_{10}K_{11} + X_{11}K_{10}
@@ -491,7 +492,7 @@ plt.show()
 # The phase argument, checked: a $3\times3$ stride-2 transposed convolution with the bilinear
 # kernel $[\tfrac12, 1, \tfrac12]\otimes[\tfrac12, 1, \tfrac12]$ has uneven overlap, but each
 # phase's taps sum to 1, so a constant image stays flat (this kernel *is* bilinear upsampling;
-# FCN initialises its upsampling layers this way).
+# the fully convolutional networks of notebook 08 initialise their upsampling layers this way).
 
 # %%
 bilinear = np.outer([0.5, 1.0, 0.5], [0.5, 1.0, 0.5])

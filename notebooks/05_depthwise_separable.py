@@ -19,13 +19,14 @@
 #
 # A standard convolution does two jobs in one operation: it filters **space** (which
 # pattern around each pixel) and it mixes **channels** (which input features combine into
-# each output feature). Xception and MobileNet split the two jobs into two cheaper layers,
-# a *depthwise* and a *pointwise* convolution, and pay a small price in accuracy for a
-# large saving in parameters and computation. (Both apply the depthwise stage first.
-# MobileNet puts batch normalisation and a ReLU after each stage; Xception puts no non-linearity
-# between the two, which its paper found works better. The "extreme Inception" module that
-# motivates Xception runs the $1\times1$ stage first, an order that matters little in a deep
-# stack.)
+# each output feature). Xception (F. Chollet, 2017, *Xception: Deep learning with depthwise
+# separable convolutions*) and MobileNet (Howard et al., 2017; section 4 below) split the two jobs
+# into two cheaper layers, a *depthwise* and a *pointwise* convolution, and pay
+# a small price in accuracy for a large saving in parameters and computation. (Both apply the
+# depthwise stage first. MobileNet puts batch normalisation and a ReLU after each stage;
+# Xception puts no non-linearity between the two, which its paper found works better. The
+# "extreme Inception" module that motivates Xception runs the $1\times1$ stage first, an order
+# that matters little in a deep stack.)
 #
 # **Batch normalisation** (BN), in one line until notebook 06 teaches it: a layer that standardises
 # each channel with the mean and variance of the current batch, then scales and shifts it with two
@@ -220,7 +221,8 @@ table[["layer", "type", "output", "params", "formula", "macs"]]
 # %% [markdown]
 # ## 4. MobileNet's reduction factor
 #
-# MobileNet (Howard et al., 2017) writes the cost of a layer that maps an input with $M$
+# MobileNet (A. G. Howard et al., 2017, *MobileNets: Efficient convolutional neural networks
+# for mobile vision applications*) writes the cost of a layer that maps an input with $M$
 # channels to $N$ channels on a $D_F \times D_F$ feature map with a $D_K\times D_K$ kernel:
 #
 # $$
@@ -430,8 +432,9 @@ print("forward, numpy vs Keras layer: rel. error below 1e-5:", ops.rel_error(out
 # = \sum_j v_j \Big(\sum_i u_i\, \text{in}[y+i, x+j]\Big),
 # $$
 #
-# costing $2k$ instead of $k^2$ multiplications per pixel ($6$ vs $9$ for $3\times3$). The Sobel
-# edge detector is the classic example, $\begin{bmatrix}1\\2\\1\end{bmatrix}\begin{bmatrix}-1&0&1\end{bmatrix}$.
+# with $\star$ the cross-correlation of notebook 01 (no kernel flip), costing $2k$ instead of
+# $k^2$ multiplications per pixel ($6$ vs $9$ for $3\times3$). The Sobel edge detector is the
+# classic example, $\begin{bmatrix}1\\2\\1\end{bmatrix}\begin{bmatrix}-1&0&1\end{bmatrix}$.
 # The figure filters an image from the course's dataset both ways:
 
 # %%
@@ -446,7 +449,8 @@ plt.show()
 # random $3\times3$ kernel has rank 3, and its best rank-1 approximation (from the SVD) leaves
 # a real error. A layer built as $3\times1$ then $1\times3$ can therefore only *learn* rank-1
 # spatial filters per channel pair, unless a non-linearity sits between the two (as in
-# Inception v3, which replaces $n\times n$ convolutions by $n\times1$ and $1\times n$ pairs).
+# Inception v3, Szegedy et al., 2016, *Rethinking the Inception architecture for computer
+# vision*, which replaces $n\times n$ convolutions by $n\times1$ and $1\times n$ pairs).
 
 # %%
 sobel = np.outer(sobel_column, sobel_row)
@@ -516,8 +520,11 @@ result = nb05.rank_one_factors.check(answer)
 # \;(+\, C_\text{out}).
 # $$
 #
-# AlexNet used two groups to split the network over two GPUs; ResNeXt uses many (its
-# "cardinality"); ShuffleNet adds a channel shuffle so information still crosses groups.
+# AlexNet used two groups to split the network over two GPUs; ResNeXt (Xie et al., 2017,
+# *Aggregated residual transformations for deep neural networks*) uses many (its
+# "cardinality"); ShuffleNet (Zhang et al., 2018, *ShuffleNet: An extremely efficient
+# convolutional neural network for mobile devices*) adds a channel shuffle so information
+# still crosses groups.
 # With $g = C_\text{in}$ and $C_\text{out} = C_\text{in}$ a grouped convolution *is* a depthwise
 # convolution: the depthwise-separable layer sits at the far end of this family.
 
@@ -577,7 +584,8 @@ result = nb05.grouped_params.check(answer)
 # convolution in both versions (a 1- or 3-channel image has almost nothing to separate) and
 # every convolution is followed by batch normalisation (defined in one line in the introduction;
 # here it is a black box, notebook 06 teaches it) and a ReLU. Without it, stacked depthwise and
-# pointwise layers start learning very slowly. Same data, same seed, same optimiser (Adam), same epochs; the budget comes from
+# pointwise layers start learning very slowly. All six runs share the data, the seed, the
+# optimiser (Adam) and the number of epochs; the budget comes from
 # `config.budget("separable_vs_standard")` and the dataset from `config.dataset()`.
 
 # %%

@@ -19,10 +19,11 @@
 #
 # Gradient descent is fastest when the features it works with are on similar scales.
 # For the *inputs* of a network we arrange that once, before training. Batch normalisation
-# (Ioffe & Szegedy, 2015) does it for the features *inside* the network, in every layer and
-# at every step, and has become part of almost every CNN. Regularisation (dropout, weight
-# decay, data augmentation) is the other half of training well: keeping a network that fits
-# its training data from memorising it.
+# (S. Ioffe and C. Szegedy, 2015, *Batch normalization: Accelerating deep network training by
+# reducing internal covariate shift*) does it for the features *inside* the network, in every
+# layer and at every step, and has become part of almost every CNN. Regularisation (dropout,
+# weight decay, data augmentation) is the other half of training well: keeping a network that
+# fits its training data from memorising it.
 #
 # In this notebook you will
 #
@@ -152,8 +153,8 @@ print("  after:  mean", normalised.mean(axis=(0, 1, 2)).round(3) + 0.0, " std", 
 # For convolutional networks that is fair. For recurrent networks it is not: BN's statistics
 # would have to be kept for every time step, and sequences of different lengths and small
 # batches make them unreliable. The standard there is **layer normalisation** (Ba, Kiros and
-# Hinton, 2016), which normalises each example over its own features instead of over the batch,
-# and works the same in training and at test time.
+# Hinton, 2016, *Layer normalization*), which normalises each example over its own features
+# instead of over the batch, and works the same in training and at test time.
 
 # %% [markdown]
 # ## 3. The batch-normalisation algorithm
@@ -170,16 +171,17 @@ print("  after:  mean", normalised.mean(axis=(0, 1, 2)).round(3) + 0.0, " std", 
 #
 # $$y_i \leftarrow \gamma \hat{x}_i + \beta \equiv \text{BN}_{\gamma, \beta}(x_i) \quad // \text{ scale and shift}$$
 #
-# $\mu_\mathcal{B}$ and $\sigma_\mathcal{B}$ are functions of the batch, like responses;
+# $\mu_\mathcal{B}$ and $\sigma_\mathcal{B}$ are functions of the batch, like activations;
 # $\gamma$ and $\beta$ are parameters, like weights, learned by backpropagation. Why scale and
 # shift again after normalising? So that normalising costs no expressive power: with
 # $\gamma = \sqrt{\sigma_\mathcal{B}^2+\epsilon}$ and $\beta = \mu_\mathcal{B}$ the layer is the identity,
 # and the network can learn whatever mean and spread suit the next layer. $\epsilon$ (Keras:
 # $10^{-3}$) keeps the division safe.
 #
-# `ops.batchnorm_forward` implements the four lines. Feed it a batch whose two channels look like
-# the lecture's example (one around $[-1, 1]$, one around $[-10, 10]$), and the same batch to a
-# Keras `BatchNormalization` layer in training mode, with the same $\gamma$ and $\beta$:
+# `ops.batchnorm_forward` implements the four lines. Feed it a batch whose two channels are on
+# very different scales, like the lecture's channel in $[-1, 1]$ next to one in $[-10, 10]$
+# (here mean 0 and standard deviation 0.5, and mean 4 and standard deviation 5), and the same
+# batch to a Keras `BatchNormalization` layer in training mode, with the same $\gamma$ and $\beta$:
 
 # %%
 rng = np.random.default_rng(0)
@@ -425,8 +427,8 @@ plt.show()
 # %% [markdown]
 # With the default 0.99 the moving mean needs a few hundred steps to forget its start. A short
 # training run (a few epochs on a small dataset) can end before that, and then the network is
-# fine in training mode but poor at inference, a classic surprise. The small networks of this
-# course therefore use `momentum=0.9`.
+# fine in training mode but poor at inference, a classic surprise. The small network of this
+# course's experiments, `experiments.small_cnn` (section 6), therefore uses `momentum=0.9`.
 #
 # **Explore.** Change the input's mean and spread, $\gamma$ and $\beta$, and the batch size;
 # switch to inference mode and vary the number of training steps and the momentum. When does
@@ -681,7 +683,8 @@ result = nb06.dropout_scale.check(answer)
 # earn their size by reducing $L$. In Keras it is `kernel_regularizer=keras.regularizers.L2(λ)`,
 # which adds $\lambda \sum w^2$ to `model.losses`. (With Adam the equivalence breaks, because
 # the penalty's gradient gets rescaled too; `keras.optimizers.AdamW` applies the decay
-# directly, "decoupled weight decay".) Both claims, checked:
+# directly: the "decoupled weight decay" of I. Loshchilov and F. Hutter, 2019, *Decoupled
+# weight decay regularization*.) Both claims, checked:
 
 # %%
 lam, lr = 0.01, 0.1
@@ -753,7 +756,8 @@ plt.show()
 # What the saved run (full budget) shows. Without regularisation the network fits its 500
 # training images better than the test images: accuracy 0.824 against 0.736, a gap of 0.088,
 # and cross-entropy 0.473 against 0.721; in the figure its training loss (solid blue) keeps
-# falling to the end while the test loss (dashed blue) stops falling after about 15 epochs.
+# falling until about epoch 25, to below 0.5, while the test loss (dashed blue) stops falling
+# after about 15 epochs.
 # Dropout narrowed the accuracy gap to 0.074 and raised the test accuracy to 0.758; weight decay
 # left the gap where it was (0.089) but raised both accuracies, the test accuracy to 0.757.
 # Both lowered the loss gap a little (0.226 and 0.224 against 0.248). The test accuracies of

@@ -107,9 +107,10 @@ as4d = functools.partial(ops.image4d, dtype=np.float64)  # float64 for exact gra
 #
 # ## 2. The example: a $3\times3$ input and a $2\times2$ kernel
 #
-# Deep-learning libraries compute a cross-correlation (no kernel flip, see notebook 01),
-# stride 1, no padding, so the output is $2\times2$. The four forward equations, generated
-# from the index arithmetic (output $(y, x)$ reads input $(y+a, x+b)$ through weight $(a, b)$):
+# Deep-learning libraries compute a cross-correlation (no kernel flip, see notebook 01); here
+# with stride 1 and no padding, so the output is $2\times2$. The four forward equations,
+# generated from the index arithmetic (indices from 1, as in the lecture: output $h^l_{mn}$
+# reads input $h^{l-1}_{m+a-1,\,n+b-1}$ through weight $w^l_{ab}$):
 
 # %%
 display(Markdown(plots.latex_block(plots.forward_equations(n=3, k=2))))
@@ -380,7 +381,8 @@ print("global average pooling == the mean over height and width:",
 # * inputs and layer values are 4D tensors. TensorFlow uses **NHWC**
 #   $(N, H, W, C)$; the lecture (and PyTorch) use $(N, C, H, W)$;
 # * the weights are 4D too: TensorFlow stores $(k_h, k_w, C_{in}, C_{out})$, PyTorch
-#   $(C_{out}, C_{in}, k_h, k_w)$. Each output channel has one $k_h\times k_w$ kernel *per input channel*.
+#   $(C_{out}, C_{in}, k_h, k_w)$ and the lecture $(F_{in}, F_{out}, x, y)$. Each output channel
+#   has one $k_h\times k_w$ kernel *per input channel*.
 #
 # With stride $s$, padded input $\tilde x$ and dilation $d$ the three formulas become
 #
@@ -718,8 +720,8 @@ result = nb07.fix_window_backward.check(answer)
 # ```
 # </details>
 #
-# Further reading: Goodfellow, Bengio and Courville, *Deep Learning*, chapter 9
-# (<http://www.deeplearningbook.org/contents/convnets.html>).
+# Further reading: I. Goodfellow, Y. Bengio and A. Courville, *Deep Learning*, MIT Press, 2016,
+# chapter 9 (<http://www.deeplearningbook.org/contents/convnets.html>).
 
 # %% [markdown]
 # ## 10. The other convolutions of the course: transposed, depthwise-separable, dilated
@@ -793,7 +795,8 @@ for name, ours, theirs, numeric_error in zip(["dx", "d depthwise", "d pointwise"
 #
 # `ops.dilated_conv2d_backward` does exactly this. Notebook 03 retold a blog post (J. D. Seo,
 # "ICLR 2016 — Implementing Context Module in Tensorflow with Interactive Code [Manual Back Prop
-# with TF]", March 2018) that trained Yu & Koltun's context module on MNIST: 77 % with automatic
+# with TF]", March 2018) that trained the context module of F. Yu and V. Koltun (2016,
+# *Multi-scale context aggregation by dilated convolutions*) on MNIST: 77 % with automatic
 # differentiation, 75 % with a hand-written dilated backprop. The author found that his
 # hand-written backward pass "is wrong", but the post does not say what the mistake was.
 # `ops.dilated_conv2d_backward_broken` is this course's own reconstruction of a typical mistake,
@@ -864,7 +867,8 @@ result = nb07.tap_position.check(answer)
 # `numpy_net.NumpyContextNet` is the context classifier of notebook 03 in numpy (front-end, Basic
 # context module, dense head), built from `course_utils.ops`, with a choice of convolution backward
 # pass. Copy its weights into a Keras model and compare its gradients with TensorFlow's automatic
-# differentiation on a batch of images (float32, so agreement to about $10^{-5}$ is perfect). The
+# differentiation on a batch of images (in float32, so relative errors below $10^{-4}$, the
+# table's threshold, are rounding). The
 # images come from the budget `numpy_context`, which also trains the network below:
 #
 # **Exercise 8 (predict, then check).** Before you run the comparison: the network's convolutions

@@ -127,7 +127,8 @@ receptive_field_table(lenet)
 # %% [markdown]
 # ## 2. AlexNet and grouped convolutions
 #
-# Krizhevsky, Sutskever and Hinton won ImageNet 2012 with five convolutional layers (ReLU),
+# Krizhevsky, Sutskever and Hinton (2012, *ImageNet classification with deep convolutional
+# neural networks*) won ImageNet 2012 with five convolutional layers (ReLU),
 # three max-pooling layers, two fully connected hidden layers of 4096 units and a 1000-way
 # softmax (plus dropout, data augmentation and local response normalisation, left out here).
 # Reported errors on ILSVRC-2010 (from the paper, as quoted in Bilen's lecture):
@@ -196,7 +197,8 @@ print("conv1 output size for a 224 input:", arithmetic.conv_output_size(224, 11,
 #
 # ## 3. VGG: only $3\times3$ convolutions
 #
-# Simonyan and Zisserman's design choices: very small $3\times3$ kernels, stride 1 ("no loss of
+# The design choices of Simonyan and Zisserman (2015, *Very deep convolutional networks for
+# large-scale image recognition*): very small $3\times3$ kernels, stride 1 ("no loss of
 # information"), ReLU, five $2\times2$ max-pools, no normalisation, three fully connected layers.
 # Why $3\times3$? A stack of two $3\times3$ layers sees $5\times5$ pixels, three see $7\times7$,
 # with fewer parameters and one extra non-linearity per layer. For $C$ channels in and out
@@ -235,7 +237,8 @@ vgg_rf[vgg_rf["type"].isin(["Conv2D", "MaxPooling2D"])].tail(5)
 #
 # Stacking more layers should never hurt in principle: a deeper network could copy a shallower
 # one and make its extra layers the identity, reaching *at least* the same training error
-# ("a solution by construction"). In practice He et al. found the opposite. On CIFAR-10, a
+# ("a solution by construction"). In practice He, Zhang, Ren and Sun (2016, *Deep residual
+# learning for image recognition*) found the opposite. On CIFAR-10, a
 # 56-layer plain network has *higher training and test error* than a 20-layer one (their Figure
 # 1), and on ImageNet (top-1 error %, 10-crop testing, the AIL 862 lecture's table):
 #
@@ -275,7 +278,8 @@ print("ResNet-32 with zeroed extra blocks == ResNet-20:",
 # (Adam, learning rate $10^{-3}$) on a subset of Fashion-MNIST ($28\times28$ greyscale images).
 # The full budget is 1,000 training images for 5 epochs; the quick budget (`COURSE_QUICK=1`) 200
 # images for 1 epoch, which only checks that the code runs. He et al. trained for 64,000
-# iterations of 128 CIFAR-10 images; this is about 150 iterations of 32 images. The training
+# iterations of 128 CIFAR-10 images; this is 160 iterations (5 epochs of 32 batches) of 32
+# images. The training
 # error is Keras' mean over each epoch, measured while training, as in their Figure 1.
 
 # %%
@@ -414,16 +418,17 @@ print("parameters of the shortcuts:", (costs["parameters"].iloc[1::2].values - c
 # %% [markdown]
 # The only extra parameters are the two projections at the two stage changes: $16\cdot32 +
 # 32\cdot64 = 2{,}560$ convolution weights and $4\cdot(32+64) = 384$ batch-norm parameters, 192 of
-# them non-trainable statistics, 2,944 in all; identity shortcuts (and option A) are free. The
-# receptive-field tables of these networks
-# warn that at a projection the two paths are not centred alike: TensorFlow's `"same"` padding
+# them non-trainable statistics, 2,944 in all; identity shortcuts (and option A) are free.
+# `receptive_field_table` warns, for these networks, that at a projection the two paths are not
+# centred alike: TensorFlow's `"same"` padding
 # pads a stride-2 $3\times3$ convolution on an even input only at the bottom and right, so its
 # windows are centred one pixel off the $1\times1$ projection's samples. Harmless, but a real
 # asymmetry that `receptive_field_table` finds by itself.
 #
 # ## 6. DenseNet: growth rate and transitions
 #
-# DenseNet takes "more connections" to the limit: within a dense block each layer receives the
+# DenseNet (Huang, Liu, van der Maaten and Weinberger, 2017, *Densely connected convolutional
+# networks*) takes "more connections" to the limit: within a dense block each layer receives the
 # feature maps of **all** preceding layers,
 #
 # $$x_l = H_l([x_0, x_1, \dots, x_{l-1}]),$$
@@ -481,7 +486,8 @@ print(f"{densenet.name}: {densenet.count_params():,} parameters; "
 # **depthwise** $D_k\times D_k$ convolution (one filter per input channel: spatial filtering) and a
 # **pointwise** $1\times1$ convolution (combining channels), each followed by batch norm and a
 # ReLU (notebook 05). Keras' `MobileNet` uses ReLU6, $\min(\max(x, 0), 6)$, instead; the MobileNet
-# paper uses a plain ReLU, and ReLU6 became part of the design with MobileNetV2. The reduction
+# paper uses a plain ReLU, and ReLU6 became part of the design with MobileNetV2 (Sandler et al.,
+# 2018, *MobileNetV2: Inverted residuals and linear bottlenecks*). The reduction
 # factor the AIL 862 lecture asks for: with $M$ input and $N$ output
 # channels, the weights drop from $D_k^2MN$ to $D_k^2M + MN$, a ratio of
 #
@@ -559,7 +565,7 @@ fig = plots.plot_segmentation_examples(gallery_images, gallery_masks, class_name
 # * **Split and merge**: split the image recursively into quadrants until each is homogeneous,
 #   then merge similar neighbours.
 #
-# Both need no training, and neither knows *what* a region is: they find homogeneous regions,
+# None of them needs training, and none knows *what* a region is: they find homogeneous regions,
 # not discs or triangles. And the similarity predicate is delicate: too strict and region growing
 # stops at the first noisy pixel, too loose and it leaks into the background.
 
@@ -580,8 +586,8 @@ fig = plots.plot_classical_segmentation(image, seed_pixel, region, clusters)
 # ## 9. Fully convolutional networks (FCN)
 #
 # A classification network maps an image to one vector of class scores; for segmentation we
-# need a score vector for *every pixel*. Long, Shelhamer and Darrell's FCN gets there in three
-# steps.
+# need a score vector for *every pixel*. The FCN of Long, Shelhamer and Darrell (2015, *Fully
+# convolutional networks for semantic segmentation*) gets there in three steps.
 #
 # ### 9.1 Convolutionalising a classifier
 #
@@ -693,8 +699,8 @@ pd.DataFrame(fcn_rows)
 # is $f$, run it on $f^2$ copies of the input shifted by $(a, b)$, $0\le a,b<f$, and interleave the
 # coarse outputs: coarse unit $(m, n)$ of shift $(a, b)$ lands at $(fm + a,\, fn + b)$. The
 # result is what the network would give without the stride: the pooling with stride 1 and every
-# later filter made sparse, $f'_{ij} = f_{i/s,\,j/s}$ if $s$ divides $i$ and $j$ and $0$ otherwise,
-# which is a dilated convolution (notebook 03).
+# later filter $w$ made sparse, $w'_{ij} = w_{i/s,\,j/s}$ if the removed stride $s$ (here $s = f$)
+# divides $i$ and $j$ and $0$ otherwise, which is a dilated convolution (notebook 03).
 #
 # Checked in numpy on a tiny network (conv $3\times3$, max-pool $2\times2$ stride 2, conv $3\times3$):
 
@@ -728,7 +734,7 @@ fig = plots.plot_shift_and_stitch(shifted, stitched[0, :, :, 0], factor=2)
 # It costs $f^2$ forward passes ($32^2 = 1024$ for a VGG-based FCN), and the dense network has the
 # receptive field of the strided one, no more. FCN found learnt upsampling with skips more
 # effective and much cheaper; the dilated-filter version is the idea behind Yu and Koltun's dilated
-# networks.
+# networks (notebook 03).
 #
 # ### 9.5 Training a small FCN-8s
 #
