@@ -138,49 +138,55 @@ def vgg(input_shape: tuple[int, int, int] = (224, 224, 3), num_classes: int = 10
 
 
 # ----------------------------------------------------------------------------- ResNet
-def residual_block(x, filters: int, stride: int = 1, shortcut: bool = True, name: str = "block"):
+def residual_block(x, filters: int, stride: int = 1, shortcut: bool = True, name: str = "block",
+                   bn_momentum: float = 0.99):
     """The ResNet basic block, written like the PyTorch ``forward`` of the lecture.
 
     ``shortcut=False`` drops the identity path: the "plain" block of the same depth.
     When the block changes the size or the channels (``stride > 1`` or new ``filters``)
     the identity is projected by a 1x1 convolution + BN (torchvision's ``downsample``).
+    ``bn_momentum`` is the momentum of the moving statistics of every BN layer (Keras' default 0.99).
     """
     identity = x
 
     out = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False, name=f"{name}_conv1")(x)
-    out = layers.BatchNormalization(name=f"{name}_bn1")(out)
+    out = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn1")(out)
     out = layers.ReLU(name=f"{name}_relu1")(out)
 
     out = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv2")(out)
-    out = layers.BatchNormalization(name=f"{name}_bn2")(out)
+    out = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn2")(out)
 
     if shortcut:
         if stride != 1 or x.shape[-1] != filters:
             identity = layers.Conv2D(filters, 1, strides=stride, use_bias=False, name=f"{name}_downsample")(x)
-            identity = layers.BatchNormalization(name=f"{name}_downsample_bn")(identity)
+            identity = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_downsample_bn")(identity)
         out = layers.Add(name=f"{name}_add")([out, identity])  # out += identity
     out = layers.ReLU(name=f"{name}_relu2")(out)
     return out
 
 
 def cifar_resnet(depth: int = 20, residual: bool = True, input_shape: tuple[int, int, int] = (32, 32, 3),
-                 num_classes: int = 10, widths: Sequence[int] = (16, 32, 64)) -> keras.Model:
+                 num_classes: int = 10, widths: Sequence[int] = (16, 32, 64),
+                 bn_momentum: float = 0.99) -> keras.Model:
     """He et al.'s CIFAR-10 networks: a 3x3 conv, three stages of ``n`` blocks, global pooling, softmax.
 
     ``depth = 6n + 2`` (20, 32, 44, 56, 110); each stage halves the size and doubles
     the width. ``residual=False`` builds the plain network with the same layers.
+    ``bn_momentum``: the moving statistics' momentum of every BN layer (0.99, Keras' default,
+    settles after thousands of steps; 0.9 after tens, for short runs evaluated in inference mode).
     """
     if (depth - 2) % 6:
         raise ValueError(f"depth must be 6n + 2 (20, 32, 44, 56, ...), got {depth}")
     n = (depth - 2) // 6
     inputs = keras.Input(input_shape, name="input")
     x = layers.Conv2D(widths[0], 3, padding="same", use_bias=False, name="conv1")(inputs)
-    x = layers.BatchNormalization(name="bn1")(x)
+    x = layers.BatchNormalization(momentum=bn_momentum, name="bn1")(x)
     x = layers.ReLU(name="relu1")(x)
     for stage, filters in enumerate(widths, start=1):
         for i in range(1, n + 1):
             stride = 2 if stage > 1 and i == 1 else 1
-            x = residual_block(x, filters, stride, shortcut=residual, name=f"stage{stage}_block{i}")
+            x = residual_block(x, filters, stride, shortcut=residual, name=f"stage{stage}_block{i}",
+                               bn_momentum=bn_momentum)
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="fc")(x)
     return keras.Model(inputs, outputs, name=f"{'resnet' if residual else 'plain'}{depth}")

@@ -83,7 +83,9 @@ np.set_printoptions(precision=3, suppress=True)
 #
 # With the input $I$ and the kernel $W$ indexed from 0, output value $(i, j)$ is
 #
-# $$h_{i,j} = \sum_{m}\sum_{n} I(m+i,\; n+j)\, W(m, n), \qquad h = W \otimes I .$$
+# $$h_{i,j} = \sum_{m}\sum_{n} I(m+i,\; n+j)\, W(m, n), \qquad h = I \star W .$$
+#
+# (The course writes this operation, a cross-correlation, as $\star$; section 2 says why it is still called a convolution.)
 #
 # The kernel sits on the patch whose top-left corner is $(i, j)$, the two are multiplied
 # element by element and summed. With a **stride** $s$ the patch of output $(i, j)$ starts

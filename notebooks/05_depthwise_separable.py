@@ -37,7 +37,7 @@
 #
 # * see why a standard convolution costs $k^2 C_\text{in} C_\text{out}$ weights, and what
 #   the depthwise-separable factorisation gives up to cost $k^2 C_\text{in} + C_\text{in} C_\text{out}$;
-# * count parameters and multiply-accumulates (MACs) of the lecture's example
+# * count parameters and multiply-accumulates (MACs) of the notes' example
 #   ($16 \to 32$ channels, $3\times3$: **4608 vs 656** parameters) and check them against Keras;
 # * derive MobileNet's **reduction factor** $\frac{1}{N} + \frac{1}{D_K^2}$ (the question
 #   "Reduction factor - ?" of AIL 862) and check it against counted MACs;
@@ -48,7 +48,7 @@
 # * train standard and separable networks of several widths on real images and compare
 #   accuracy against parameters.
 #
-# **Sources.** *The lecture* is the lecture notes *Advanced Convolutions, Batch Normalization
+# **Sources.** *The notes* are the lecture notes *Advanced Convolutions, Batch Normalization
 # and Receptive Field* (EIP4 course, Session 3); the question "Reduction factor - ?" comes from
 # the slides of AIL 862, Lecture 5.
 
@@ -115,9 +115,9 @@ pd.set_option("display.width", 120)
 # $$
 #
 # one multiply-accumulate per weight per output position. This is the answer to the
-# lecture's "What is wrong in this convolution?": nothing is *wrong*, but its
+# notes' "What is wrong in this convolution?": nothing is *wrong*, but its
 # $C_\text{in} C_\text{out}$ spatial filters are largely redundant, and we pay for all of them.
-# The lecture's layer, $16 \to 32$ channels with a $3\times3$ kernel, in Keras:
+# The notes' layer, $16 \to 32$ channels with a $3\times3$ kernel, in Keras:
 
 # %%
 standard = layers.Conv2D(32, 3, use_bias=False)
@@ -171,18 +171,18 @@ plt.show()
 # %% [markdown]
 # ## 3. Counting: 4608 vs 656 parameters
 #
-# For the lecture's example the depthwise stage has $3\cdot3\cdot16 = 144$ weights and the
+# For the notes' example the depthwise stage has $3\cdot3\cdot16 = 144$ weights and the
 # pointwise stage $16\cdot32 = 512$. `params.compare_standard_vs_separable` counts both layers
 # with the formulas of `course_utils.params` (the same code that counts any Keras model), and,
 # given the output size (here $8\times8$), their MACs:
 
 # %%
-lecture_example = params.compare_standard_vs_separable(16, 32, 3, size=8)
-print(lecture_example)
-lecture_example.table()
+notes_example = params.compare_standard_vs_separable(16, 32, 3, size=8)
+print(notes_example)
+notes_example.table()
 
 # %% [markdown]
-# The lecture's numbers, **4608** and **656**, leave the biases out. Keras layers have biases
+# The notes' numbers, **4608** and **656**, leave the biases out. Keras layers have biases
 # by default; here are both versions, counted by Keras itself, next to our formulas:
 
 # %%
@@ -244,7 +244,7 @@ table[["layer", "type", "output", "params", "formula", "macs"]]
 # kernel size. The same ratio holds for parameters (drop the $D_F^2$), as long as biases are
 # left out. With $N$ in the hundreds, $\frac1N$ is negligible and a $3\times3$ separable layer
 # costs about $\frac19$ of a standard one: **8 to 9 times fewer** MACs. Checked against the MACs
-# counted layer by layer, for the lecture's layer and a few MobileNet-sized ones:
+# counted layer by layer, for the notes' layer and a few MobileNet-sized ones:
 
 # %%
 layers_to_check = [(16, 32, 3, 8), (32, 64, 3, 112), (128, 128, 3, 56), (512, 512, 3, 14),
@@ -476,7 +476,7 @@ def total_params(layer_list, c_in):
 spatial = pd.DataFrame([
     {"layers": "3x3, 32 -> 32", "params": total_params([(3, 32)], 32)},
     {"layers": "3x1 then 1x3, 32 -> 32 -> 32", "params": total_params([((3, 1), 32), ((1, 3), 32)], 32)},
-    {"layers": "3x3, 16 -> 32 (lecture)", "params": total_params([(3, 32)], 16)},
+    {"layers": "3x3, 16 -> 32 (the notes)", "params": total_params([(3, 32)], 16)},
     {"layers": "3x1 then 1x3, 16 -> 16 -> 32", "params": total_params([((3, 1), 16), ((1, 3), 32)], 16)},
     {"layers": "3x1 then 1x3, 16 -> 32 -> 32", "params": total_params([((3, 1), 32), ((1, 3), 32)], 16)},
 ])
@@ -640,7 +640,7 @@ plt.show()
 # ### Exercise 5: find the bug
 #
 # `nb05.buggy_separable_params` is meant to count the weights (no biases) of a
-# depthwise-separable convolution. Predict what it gives for the lecture's layer
+# depthwise-separable convolution. Predict what it gives for the notes' layer
 # ($16 \to 32$, $3\times3$), run the cell, then find the bug and write the repaired function.
 
 # %%

@@ -28,7 +28,7 @@
 # In this notebook you will
 #
 # * see why normalised inputs make gradient descent faster (LeCun et al., "Efficient BackProp", 1998);
-# * meet internal covariate shift and the batch-normalisation algorithm, the lecture's four
+# * meet internal covariate shift and the batch-normalisation algorithm, the notes' four
 #   equations, implemented in numpy and checked against Keras in training and inference mode;
 # * derive BN's backward pass on its computational graph, node by node and then in closed form,
 #   and check it against automatic differentiation and a numerical gradient (the gradient check);
@@ -37,7 +37,7 @@
 # * train the same network without BN, with BN before and with BN after the ReLU, and compare;
 # * implement and check dropout, weight decay and data augmentation.
 #
-# **Source.** *The lecture* is the lecture notes *Advanced Convolutions, Batch Normalization
+# **Source.** *The notes* are the lecture notes *Advanced Convolutions, Batch Normalization
 # and Receptive Field* (EIP4 course, Session 3).
 
 # %%
@@ -149,7 +149,7 @@ print("  after:  mean", normalised.mean(axis=(0, 1, 2)).round(3) + 0.0, " std", 
 # argues that the main benefit is a smoother loss landscape, which allows larger steps, rather
 # than less covariate shift. Either way, the algorithm is the same.)
 #
-# The lecture calls BN (Ioffe and Szegedy, 2015) "the defacto standard for all CNNs and RNNs".
+# The notes call BN (Ioffe and Szegedy, 2015) "the defacto standard for all CNNs and RNNs".
 # For convolutional networks that is fair. For recurrent networks it is not: BN's statistics
 # would have to be kept for every time step, and sequences of different lengths and small
 # batches make them unreliable. The standard there is **layer normalisation** (Ba, Kiros and
@@ -179,7 +179,7 @@ print("  after:  mean", normalised.mean(axis=(0, 1, 2)).round(3) + 0.0, " std", 
 # $10^{-3}$) keeps the division safe.
 #
 # `ops.batchnorm_forward` implements the four lines. Feed it a batch whose two channels are on
-# very different scales, like the lecture's channel in $[-1, 1]$ next to one in $[-10, 10]$
+# very different scales, like the notes' channel in $[-1, 1]$ next to one in $[-10, 10]$
 # (here mean 0 and standard deviation 0.5, and mean 4 and standard deviation 5), and the same
 # batch to a Keras `BatchNormalization` layer in training mode, with the same $\gamma$ and $\beta$:
 
@@ -547,7 +547,7 @@ result = nb06.fold_batchnorm.check(answer)
 # %% [markdown]
 # ## 6. Experiment: without BN, BN before the ReLU, BN after the ReLU
 #
-# "ReLU before BN or BN before ReLU?" asks the lecture. The original paper puts BN between the
+# "ReLU before BN or BN before ReLU?" ask the notes. The original paper puts BN between the
 # convolution and the non-linearity (`conv → BN → ReLU`), and so do ResNet and MobileNet; others
 # report that `conv → ReLU → BN` works as well or better. Rather than take sides, train the
 # same network (`experiments.small_cnn`, standard convolutions, width 16) three ways, with the

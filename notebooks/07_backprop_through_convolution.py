@@ -184,7 +184,7 @@ display(Markdown(plots.latex_block(plots.weight_gradient_equations(n=3, k=2))))
 
 # %%
 dW_corr = ops.conv2d_forward(as4d(X), as4d(G).transpose(1, 2, 0, 3), None)[0][0, :, :, 0]
-print("dE/dW as the correlation H^{l-1} * dE/dH^l:\n", dW_corr)
+print("dE/dW as the correlation H^{l-1} ⋆ dE/dH^l:\n", dW_corr)
 fig = plots.plot_matrix_row([(X, r"$H^{l-1}$"), (G, r"$\partial E/\partial H^l$"),
                              (dW_corr, r"$\partial E/\partial W^l$")], operators=["⋆", "="])
 
@@ -558,7 +558,7 @@ timings = pd.DataFrame({
     "seconds": [best_time(loops, 1), best_time(im2col, 5), best_time(conv_functions, 5),
                 best_time(tf_autodiff, 5)],
 })
-timings["× slower than TF autodiff"] = (timings["seconds"] / timings["seconds"].iloc[-1]).round(1)
+timings["time / TF autodiff"] = (timings["seconds"] / timings["seconds"].iloc[-1]).round(1)
 print("forward + backward, batch 8 of 24x24x16 images, 3x3 kernel, 32 filters")
 display(timings.round(5))
 fig = plots.plot_implementation_timings(timings)

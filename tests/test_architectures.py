@@ -168,3 +168,16 @@ def test_synthetic_shapes_are_seeded_and_consistent():
     first, _ = A.synthetic_shapes(2, size=32, seed=3)
     assert np.array_equal(first, x[:2])  # a longer set starts with the shorter one
     assert not np.array_equal(A.synthetic_shapes(6, size=32, seed=4)[1], y)
+
+
+@pytest.mark.parametrize("residual", [True, False])
+def test_every_batch_norm_of_a_cifar_net_takes_the_momentum_asked_for(residual):
+    """08's short degradation runs are scored in inference mode: each BN's moving statistics
+    must use the momentum given (projection shortcuts included), not Keras' default 0.99."""
+    net = A.cifar_resnet(8, residual=residual, widths=(4, 8, 16), bn_momentum=0.9)
+    bns = [l for l in net.layers if type(l).__name__ == "BatchNormalization"]
+    # 1 stem BN + 2 per block (3 blocks) + the two projections' BN of the residual net
+    assert len(bns) == 1 + 2 * 3 + (2 if residual else 0)
+    assert {l.momentum for l in bns} == {0.9}
+    assert {l.momentum for l in A.cifar_resnet(8, residual=residual, widths=(4, 8, 16)).layers
+            if type(l).__name__ == "BatchNormalization"} == {0.99}

@@ -40,7 +40,7 @@ def _check_separable_params(answer) -> None:
                     "each input channel on its own, then mixes channels with 1x1 kernels.",
         k * k * c_in: "that is the depthwise stage alone: add the pointwise (1x1) stage that mixes the channels.",
         c_in * c_out: "that is the pointwise stage alone: add the depthwise 5x5 filters.",
-        c.separable + c_out: "you counted the biases; leave them out, as the lecture does.",
+        c.separable + c_out: "you counted the biases; leave them out, as the notes do.",
         k * k * c_out + c_in * c_out: "the depthwise stage has one 5x5 filter per *input* channel, "
                                       "not per output channel.",
     }
@@ -163,6 +163,6 @@ def _check_fix_separable_params(answer) -> None:
 
 fix_separable_params = Exercise(
     "nb05-fix-separable-params",
-    "nb05.buggy_separable_params(c_in, c_out, k) is right when c_in == c_out and wrong for the lecture's "
+    "nb05.buggy_separable_params(c_in, c_out, k) is right when c_in == c_out and wrong for the notes' "
     "16 -> 32 layer. Find the bug and give the repaired function.",
     _check_fix_separable_params, style="find-the-bug")
