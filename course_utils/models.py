@@ -16,6 +16,12 @@ the output has the shape of the input.
 * :func:`context_module`: the module as a ``keras.Sequential``.
 * :func:`context_classifier`: front-end conv + context module + dense head,
   the classification experiment of notebook 03.
+* :func:`dense_predictor`: a full-resolution front-end of 3x3 convolutions and a
+  1x1 classifier giving per-pixel class scores, optionally with the context
+  module on those scores (the dense-prediction experiment of notebook 03).
+* :func:`vgg16_layers` / :func:`dilated_front_end`: VGG-16 as a teaching list,
+  and Yu & Koltun's front-end derived from it (pooling layers removed, the
+  convolutions after them dilated).
 """
 
 from __future__ import annotations
@@ -34,6 +40,9 @@ __all__ = [
     "context_layers",
     "context_module",
     "context_widths",
+    "dense_predictor",
+    "dilated_front_end",
+    "vgg16_layers",
     "INITS",
     "identity_kernel",
     "kernel_initializer",
@@ -187,3 +196,86 @@ def context_classifier(
     outputs = layers.Dense(num_classes, name="logits",
                            kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 100))(x)
     return keras.Model(inputs, outputs, name=f"context_classifier_{init}")
+
+
+def dense_predictor(
+    num_classes: int,
+    widths: Sequence[int] = (32, 32, 32),
+    context: str | None = None,
+    init: str = "identity",
+    input_shape: Sequence[int | None] = (None, None, 3),
+    seed: int = 0,
+):
+    """A dense-prediction network at full resolution: one score vector per pixel.
+
+    ``Input -> len(widths) x Conv2D(w, 3, 'same', relu)`` (the front-end; no pooling, no
+    stride) ``-> Conv2D(num_classes, 1)`` (the 1x1 classifier: class scores, logits). With
+    ``context="basic"`` (or ``"large"``) the context module of :func:`context_module`, on
+    ``num_classes`` channels and initialised with ``init``, follows the scores, so the output
+    is again ``num_classes`` score maps of the input's size. The front-end and the classifier
+    use Glorot-uniform kernels seeded by ``seed`` alone, so the networks with and without the
+    module start from the same front-end.
+    """
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input(tuple(input_shape), name="image")
+    x = inputs
+    for i, w in enumerate(widths, start=1):
+        x = layers.Conv2D(w, 3, padding="same", activation="relu", name=f"front{i}",
+                          kernel_initializer=keras.initializers.GlorotUniform(seed=seed + i))(x)
+    x = layers.Conv2D(num_classes, 1, name="scores",
+                      kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 100))(x)
+    if context is not None:
+        x = context_module(num_classes, variant=context, init=init, seed=seed + 200)(x)
+    name = "dense_predictor" + (f"_{context}_context" if context else "")
+    return keras.Model(inputs, x, name=name)
+
+
+#: VGG-16's convolutional blocks: (filters, number of 3x3 convolutions), each followed by a 2x2 max-pool.
+_VGG16_BLOCKS: tuple[tuple[int, int], ...] = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
+
+
+def vgg16_layers(fc: bool = True) -> list[dict]:
+    """VGG-16 (Simonyan & Zisserman 2014) as a teaching list for :mod:`course_utils.spec`.
+
+    ``conv{b}_{i}``: 3x3 convolutions, stride 1, 'same' padding; ``pool{b}``: 2x2 max-pools,
+    stride 2. With ``fc=True`` the two hidden fully connected layers follow as the
+    convolutions they are on a 7x7 map (FCN's reading, notebook 08): ``fc6`` a 7x7
+    convolution with 4096 filters, ``fc7`` a 1x1 one ('same' padding, so every layer keeps
+    the input size divided by the stride).
+    """
+    out: list[dict] = []
+    for b, (filters, convs) in enumerate(_VGG16_BLOCKS, start=1):
+        for i in range(1, convs + 1):
+            out.append({"name": f"conv{b}_{i}", "kind": "conv", "kernel": 3, "padding": "same", "filters": filters})
+        out.append({"name": f"pool{b}", "kind": "pool", "kernel": 2, "stride": 2})
+    if fc:
+        out.append({"name": "fc6", "kind": "conv", "kernel": 7, "padding": "same", "filters": 4096})
+        out.append({"name": "fc7", "kind": "conv", "kernel": 1, "padding": "same", "filters": 4096})
+    return out
+
+
+def dilated_front_end(layer_list: Sequence[dict], remove: Sequence[str] = ("pool4", "pool5")) -> list[dict]:
+    """Yu & Koltun's front-end: the layers named in ``remove`` deleted, later convolutions dilated.
+
+    Every convolution after a removed layer of stride ``s`` has its dilation multiplied by
+    ``s`` (by the product of the strides of all removed layers before it): with VGG-16's
+    ``pool4`` and ``pool5`` removed, ``conv5_*`` get dilation 2 and ``fc6`` dilation 4
+    (1x1 kernels, which dilation does not change, are left as they are). Each filter then meets the same input pixels as
+    before, at every position instead of every ``s``-th one: the output stride shrinks by the
+    product of the removed strides. The input list is not modified.
+    """
+    names = [d.get("name") for d in layer_list]
+    missing = [r for r in remove if r not in names]
+    if missing:
+        raise ValueError(f"no layer named {', '.join(map(repr, missing))} in the list")
+    factor, out = 1, []
+    for d in layer_list:
+        if d.get("name") in remove:
+            stride = d.get("stride", d.get("kernel") if d.get("kind") in ("pool", "maxpool", "avgpool") else 1)
+            factor *= stride
+            continue
+        d = dict(d)
+        if d.get("kind") == "conv" and factor > 1 and d.get("kernel", 1) != 1:
+            d["dilation"] = d.get("dilation", 1) * factor
+        out.append(d)
+    return out

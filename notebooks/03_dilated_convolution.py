@@ -29,9 +29,11 @@
 # This notebook
 #
 # 1. inflates a kernel and writes the $l$-dilated operator as Yu & Koltun define it;
-# 2. shows the exponential receptive field: $3, 7, 15$ for dilations $1, 2, 4$;
+# 2. shows the exponential receptive field: $3, 7, 15$ for dilations $1, 2, 4$, and derives the
+#    receptive-field recurrence from FCN's composition rule for layers;
 # 3. rebuilds their **context module** (receptive fields $3, 5, 9, 17, 33, 65, 67, 67$; Basic and
-#    Large widths) and its **identity initialisation**;
+#    Large widths), their **front-end** (VGG-16 with output stride 8 instead of 32) and the module's
+#    **identity initialisation**;
 # 4. shows the **gridding** artifact of careless dilations;
 # 5. redoes the experiment of a blog post (context module + dense head on MNIST, 77 % with
 #    automatic differentiation, 75 % with a hand-written dilated backprop that turned out to be broken),
@@ -39,7 +41,9 @@
 #    notebook 07, after backpropagation through a convolution.)
 #
 # **Sources.** F. Yu and V. Koltun, *Multi-Scale Context Aggregation by Dilated Convolutions*,
-# ICLR 2016 (arXiv:1511.07122). *The blog post* is J. D. Seo, "ICLR 2016 — Implementing Context
+# ICLR 2016 (arXiv:1511.07122). J. Long, E. Shelhamer and T. Darrell, *Fully Convolutional
+# Networks for Semantic Segmentation*, CVPR 2015. K. Simonyan and A. Zisserman, *Very Deep
+# Convolutional Networks for Large-Scale Image Recognition*, ICLR 2015 (VGG). *The blog post* is J. D. Seo, "ICLR 2016 — Implementing Context
 # Module in Tensorflow with Interactive Code [Manual Back Prop with TF]", blog post, March 2018.
 # *The report* is H. Cha and K. Sohn, *FCN and Dilated Convolutions*, DLLAB Week 5 pre-report,
 # Yonsei University, a summary of the FCN and Yu & Koltun papers.
@@ -241,6 +245,86 @@ _ = nb03.stack_rf.check(answer)
 # $1 + 2\cdot1 + 2\cdot2 + 2\cdot4 + 2\cdot8 = 31$: `answer = 31` (that is $2^{4+1} - 1$).
 # </details>
 #
+# ### Where the recurrence comes from: composing layers
+#
+# Long, Shelhamer and Darrell (*Fully Convolutional Networks for Semantic Segmentation*, CVPR 2015)
+# write a layer with kernel size $k$ and stride $s$ as
+#
+# $$ \mathbf y_{ij} = f_{ks}\big(\{\mathbf x_{si+\delta i,\; sj+\delta j}\}_{0 \le \delta i, \delta j < k}\big): $$
+#
+# output $(i, j)$ is some function $f$ of the $k\times k$ window of the input that starts at
+# $(si, sj)$. Such layers compose into a layer of the same form:
+#
+# $$ f_{ks} \circ g_{k's'} = (f \circ g)_{k' + (k-1)s',\; ss'}. $$
+#
+# Along one axis: output $i$ of $f$ reads the outputs $si + \delta$ of $g$, $0 \le \delta < k$, and
+# output $m$ of $g$ reads the inputs $s'm + \delta'$, $0 \le \delta' < k'$. So output $i$ of $f \circ g$
+# reads the inputs $ss'\,i + (s'\delta + \delta')$, and $s'\delta + \delta'$ runs over
+# $0, \dots, (k-1)s' + k' - 1$: a window of $k' + (k-1)s'$ pixels that moves by $ss'$.
+#
+# Take for $g$ the first $l-1$ layers of a network (its window is the receptive field $r_{l-1}$, its
+# stride the jump $j_{l-1}$) and for $f$ layer $l$ (kernel $k_l$, stride $s_l$). The rule gives
+#
+# $$ r_l = r_{l-1} + (k_l - 1)\, j_{l-1}, \qquad j_l = j_{l-1}\, s_l, $$
+#
+# exactly the receptive-field recurrences of notebook 02; a dilated layer enters with its span
+# $d(k_l - 1) + 1$ in place of $k_l$. For linear layers the rule is literal: two convolutions without
+# activation in between *are* one convolution with kernel $k' + (k-1)s'$ and stride $ss'$. Tap
+# $(a, b)$ of $f$ reads $g$'s window shifted by $(s'a, s'b)$, so the combined kernel is the sum of
+# copies of $g$'s kernel placed $s'$ apart, each multiplied by one tap of $f$. Check it against two
+# Keras layers:
+
+# %%
+def compose_kernels(f, g, stride_g):
+    """The one kernel of layer f (k x k, c1 -> c2) applied to the outputs of layer g (k' x k', c0 -> c1, stride s')."""
+    k, k_g = f.shape[0], g.shape[0]
+    size = k_g + (k - 1) * stride_g                              # k' + (k - 1) s'
+    w = np.zeros((size, size, g.shape[2], f.shape[3]), dtype=f.dtype)
+    for a in range(k):
+        for b in range(k):                                       # tap (a, b) of f reads g's window at (s'a, s'b)
+            w[stride_g * a:stride_g * a + k_g, stride_g * b:stride_g * b + k_g] += g @ f[a, b]
+    return w
+
+
+rng_compose = np.random.default_rng(3)
+x = rng_compose.standard_normal((2, 41, 41, 2)).astype("float32")
+for (k_g, s_g), (k_f, s_f) in [((3, 1), (3, 1)), ((3, 2), (3, 1)), ((2, 2), (3, 2)), ((5, 3), (2, 2))]:
+    g = rng_compose.standard_normal((k_g, k_g, 2, 3)).astype("float32")
+    f = rng_compose.standard_normal((k_f, k_f, 3, 4)).astype("float32")
+    two = keras.Sequential([keras.Input(x.shape[1:]), layers.Conv2D(3, k_g, strides=s_g, use_bias=False),
+                            layers.Conv2D(4, k_f, strides=s_f, use_bias=False)])
+    two.set_weights([g, f])
+    w = compose_kernels(f, g, s_g)
+    one = layers.Conv2D(4, w.shape[0], strides=s_f * s_g, use_bias=False)
+    one.build(x.shape)
+    one.set_weights([w])
+    print(f"g (k'={k_g}, s'={s_g}) then f (k={k_f}, s={s_f}) = one layer with kernel {k_g} + ({k_f} - 1)*{s_g} = "
+          f"{w.shape[0]}, stride {s_f * s_g}: same {two(x).shape[1]}x{two(x).shape[2]} output: "
+          f"{ops.rel_error(two(x).numpy(), one(x).numpy()) < 1e-5}")
+
+# %% [markdown]
+# Folding the rule over a whole stack, one layer at a time, gives the last row of the
+# receptive-field table of notebook 02. On random stacks of convolutions (kernel, stride, dilation):
+
+# %%
+def fold_composition(stack):
+    """(kernel, stride) of the whole stack, composing (span, stride) of each layer with the rule."""
+    kernel, stride = 1, 1                                        # the identity: a 1x1 window, stride 1
+    for k_l, s_l, d_l in stack:
+        kernel, stride = kernel + (d_l * (k_l - 1) + 1 - 1) * stride, stride * s_l
+    return kernel, stride
+
+
+agree = []
+for _ in range(200):
+    stack = [(int(rng_compose.integers(1, 6)), int(rng_compose.integers(1, 4)), int(rng_compose.integers(1, 4)))
+             for _ in range(int(rng_compose.integers(1, 8)))]
+    tokens = [f"conv{k_l}s{s_l}d{d_l}" for k_l, s_l, d_l in stack]
+    last = rf.receptive_field_table(tokens).iloc[-1]
+    agree.append(fold_composition(stack) == (last["rf"], last["jump"]))
+print(f"composition rule == (rf, jump) of receptive_field_table on {len(agree)} random stacks: {all(agree)}")
+
+# %% [markdown]
 # ## 4. The context module of Yu & Koltun
 #
 # The context module takes $C$ feature maps (for segmentation, one per class, from a "front-end"
@@ -271,14 +355,6 @@ pd.DataFrame({
 # %% [markdown]
 # The receptive field stops growing after layer 6 at $65$, the 7th layer adds $2$ ($67$), and the
 # $1\times1$ layer adds nothing.
-#
-# In the paper the module sits on a "front end", VGG-16 adapted to dense prediction, and is
-# evaluated on Pascal VOC 2012 by mean intersection-over-union (IoU) of the predicted and true
-# segments. The report quotes "IoU ... 69.8 % on the training set, and 71.3 % on the test set".
-# That reading is doubtful: a segmentation score measured on the images a network was trained on
-# says little, and papers report mean IoU on held-out images. In the paper both figures are on the
-# VOC-2012 *validation* set, 69.8 % for the front end alone and 71.3 % with the Basic context module
-# on top: two models on one set, not one model on two sets.
 #
 # **Parameters.** In the Basic module every layer maps $C$ channels to $C$: seven $3\times3$ layers
 # and one $1\times1$ layer have $7\cdot 9C^2 + C^2 = 64C^2$ weights (plus $8C$ biases). The Large
@@ -328,6 +404,58 @@ module = models.context_module(C)
 print("RF from the Keras model == RF from the list:",
       rf.receptive_field_table(module)["rf"].tolist()[1:] == rfs)
 print("Keras count_params == parameter table:", module.count_params() == counts["basic"].attrs["total"])
+
+# %% [markdown]
+# ### The front-end: VGG-16 without its last two poolings
+#
+# In the paper the module sits on a *front-end*: VGG-16 (Simonyan & Zisserman, ICLR 2015) adapted
+# to dense prediction. VGG-16's five $2\times2$ max-poolings give it an output stride of 32: one
+# score vector per $32\times32$ block of pixels. Yu & Koltun remove the last two poolings (`pool4`,
+# `pool5`, and the striding with them) and dilate every later convolution by 2 for each pooling
+# removed before it: the three convolutions of block 5 by 2, and `fc6` by 4 (`fc6`, a fully connected
+# layer on a $7\times7$ map, is the same as a $7\times7$ convolution, as notebook 08 shows; `fc7` is
+# then a $1\times1$ convolution, which dilation does not change). Each filter then reads the same
+# pixels as before, at every position instead of every second or fourth one, so the output stride
+# drops from 32 to 8. The front-end takes a padded image and produces $64\times64$ maps of class
+# scores. `models.dilated_front_end` derives it from the layer list of VGG-16
+# (`models.vgg16_layers`); the table compares the two layer by layer on a $224\times224$ input
+# (`"same"` padding, so a map is the input size divided by the stride):
+
+# %%
+vgg16 = models.vgg16_layers()
+front_end = models.dilated_front_end(vgg16, remove=("pool4", "pool5"))
+columns = ["layer", "dilation", "n_out", "jump", "rf"]
+original = rf.receptive_field_table(vgg16, input_size=224)[columns].set_index("layer")
+dilated = rf.receptive_field_table(front_end, input_size=224)[columns].set_index("layer")
+kept = dilated.astype(object).reindex(original.index)                            # the removed poolings: missing
+comparison = pd.concat([original, kept.where(kept.notna(), "removed")], axis=1).drop("input")
+comparison.columns = pd.MultiIndex.from_product([["VGG-16", "front-end"], ["dilation", "map", "stride", "RF"]])
+comparison
+
+# %%
+for name in ("conv4_3", "conv5_3", "fc7"):
+    print(f"{name}: VGG-16 RF {original.loc[name, 'rf']}, stride {original.loc[name, 'jump']} "
+          f"({original.loc[name, 'n_out']}x{original.loc[name, 'n_out']} map) | front-end RF {dilated.loc[name, 'rf']}, "
+          f"stride {dilated.loc[name, 'jump']} ({dilated.loc[name, 'n_out']}x{dilated.loc[name, 'n_out']} map)")
+lost = original.loc["fc7", "rf"] - dilated.loc["fc7", "rf"]
+pools = (original.loc["pool4", "rf"] - original.loc["conv4_3", "rf"]) + (original.loc["pool5", "rf"] - original.loc["conv5_3", "rf"])
+print(f"RF lost at fc7: {lost} pixels = what pool4 and pool5 themselves added: {pools} pixels; "
+      f"resolution {dilated.loc['fc7', 'n_out'] // original.loc['fc7', 'n_out']}x higher along each axis")
+
+# %% [markdown]
+# Up to `conv4_3` the two networks are the same. After it the front-end keeps stride 8, and the
+# dilations keep its receptive field close to VGG-16's: it misses only the few pixels the two
+# $2\times2$ poolings added themselves. Because every filter has its original size and reads its
+# original pixels, the front-end can start from the weights of the trained VGG-16 classifier.
+# Yu & Koltun trained it on Pascal VOC 2012 with SGD (mini-batches of 14, learning rate
+# $10^{-3}$, momentum 0.9, 60K iterations).
+#
+# They evaluate on VOC 2012 by the mean intersection-over-union (IoU) of the predicted and true
+# segments. The report quotes "IoU ... 69.8 % on the training set, and
+# 71.3 % on the test set". That reading is doubtful: a segmentation score measured on the images a
+# network was trained on says little, and papers report mean IoU on held-out images. In the paper
+# both figures are on the VOC-2012 *validation* set, 69.8 % for the front end alone and 71.3 % with
+# the Basic context module on top: two models on one set, not one model on two sets.
 
 # %% [markdown]
 # ## 5. Identity initialisation
@@ -530,3 +658,7 @@ plt.show()
 # * Dilations with a common factor leave holes (gridding); start undilated or mix co-prime dilations.
 # * Identity initialisation lets the context module start as the identity and learn at once;
 #   with small random weights ($\mathcal N(0, 0.05^2)$) almost no signal gets through.
+# * Layers compose: $f_{ks}\circ g_{k's'} = (f\circ g)_{k'+(k-1)s',\,ss'}$. Read along a network, this is
+#   the receptive-field recurrence $r_l = r_{l-1} + (k_l-1)j_{l-1}$, $j_l = j_{l-1}s_l$.
+# * Yu & Koltun's front-end is VGG-16 without `pool4` and `pool5`, the later convolutions dilated by 2
+#   and 4: output stride 8 instead of 32, almost the same receptive field, the same weights.

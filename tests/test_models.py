@@ -109,3 +109,57 @@ def test_train_numpy_learns_a_separable_toy_problem():
     assert np.mean(net.predict(x) == y) > 0.9
     with pytest.raises(ValueError, match="init must be"):
         numpy_net.NumpyContextNet((8, 8, 1), 2, init="ones")
+
+
+# ----------------------------------------------------------------------------- dense prediction (notebook 03)
+def test_dense_predictor_layers_parameters_and_shape(keras):
+    # by hand, 3 input channels, widths (4, 5), 3 classes:
+    # front1 3*3*3*4 + 4 = 112, front2 3*3*4*5 + 5 = 185, scores 1*1*5*3 + 3 = 18: 315
+    # Basic module on 3 channels: 7 * (3*3*3*3 + 3) + (1*1*3*3 + 3) = 588 + 12 = 600
+    plain = models.dense_predictor(3, widths=(4, 5), input_shape=(16, 16, 3))
+    context = models.dense_predictor(3, widths=(4, 5), context="basic", input_shape=(16, 16, 3))
+    assert [layer.name for layer in plain.layers] == ["image", "front1", "front2", "scores"]
+    assert [layer.name for layer in context.layers] == ["image", "front1", "front2", "scores", "context_module"]
+    assert plain.count_params() == 315
+    assert context.count_params() == 315 + 600
+    assert plain.output_shape == context.output_shape == (None, 16, 16, 3)  # full resolution
+    assert [layer.strides for layer in plain.layers[1:]] == [(1, 1)] * 3
+    # receptive field: two 3x3 convolutions (5), and the module adds 66 (67 - 1)
+    assert rf.receptive_field_table(plain)["rf"].iloc[-1] == 5
+    assert rf.receptive_field_table(context)["rf"].iloc[-1] == 5 + 66
+
+
+def test_dense_predictor_with_identity_module_starts_as_the_plain_network_truncated(keras):
+    x = np.random.default_rng(0).uniform(0, 1, (2, 12, 12, 3)).astype("float32")
+    plain = models.dense_predictor(4, widths=(6,), seed=3)
+    context = models.dense_predictor(4, widths=(6,), context="basic", init="identity", seed=3)
+    # same seed, same front-end and classifier; the identity module returns max(scores, 0)
+    np.testing.assert_array_equal(context(x).numpy(), np.maximum(plain(x).numpy(), 0))
+    other = models.dense_predictor(4, widths=(6,), seed=4)
+    assert not np.allclose(other(x).numpy(), plain(x).numpy())
+
+
+def test_vgg16_layers_and_the_dilated_front_end():
+    vgg16 = models.vgg16_layers()
+    # 13 convolutions, 5 poolings, fc6 and fc7
+    assert len(vgg16) == 13 + 5 + 2
+    # VGG-16's convolutional part has 14,714,688 parameters (Keras' VGG16(include_top=False))
+    convs = [layer for layer in vgg16 if layer["name"] not in ("fc6", "fc7")]
+    assert params.parameter_table(convs, input_size=224, input_channels=3).attrs["total"] == 14_714_688
+    front = models.dilated_front_end(vgg16)
+    names = [layer["name"] for layer in front]
+    assert len(front) == 18 and "pool4" not in names and "pool5" not in names
+    dilation = {layer["name"]: layer.get("dilation", 1) for layer in front}
+    assert [dilation[n] for n in ("conv4_3", "conv5_1", "conv5_2", "conv5_3", "fc6", "fc7")] == [1, 2, 2, 2, 4, 1]
+    assert all("dilation" not in layer for layer in vgg16)  # the input list is left alone
+    # by hand: RF 92 at conv4_3 (jump 8); block 5 adds 3 * (5 - 1) * 8 = 96, fc6 (span 25) 24 * 8 = 192
+    last = rf.receptive_field_table(front).iloc[-1]
+    assert (last["rf"], last["jump"]) == (92 + 96 + 192, 8)
+    # VGG-16: pool4 +8 (jump 16), block 5 +3*2*16, pool5 +16 (jump 32), fc6 +6*32
+    last = rf.receptive_field_table(vgg16).iloc[-1]
+    assert (last["rf"], last["jump"]) == (92 + 8 + 96 + 16 + 192, 32)
+    # dilation changes no parameter count
+    assert (params.parameter_table(front, input_size=224, input_channels=3).attrs["total"]
+            == params.parameter_table(vgg16, input_size=224, input_channels=3).attrs["total"])
+    with pytest.raises(ValueError, match="pool9"):
+        models.dilated_front_end(vgg16, remove=("pool9",))
