@@ -70,6 +70,10 @@ BUDGETS: dict[str, tuple[Budget, Budget]] = {
     # notebook 08: small FCN on synthetic segmentation data
     "fcn": (Budget(epochs=15, batch_size=32, train_size=2000, test_size=200),
             Budget(epochs=3, batch_size=32, train_size=400, test_size=64)),
+    # notebook 02: one small network trained to compare its filters and effective RF before / after
+    # (full: about a minute and a half on a 2-core CPU)
+    "erf_training": (Budget(epochs=2, batch_size=32, train_size=10000, test_size=2000),
+                     Budget(epochs=1, batch_size=32, train_size=512, test_size=256)),
     # assignment A3: the base network and the depthwise-separable network
     "a3": (Budget(epochs=MAX_EPOCHS), Budget(epochs=1, train_size=2000, test_size=1000)),
 }

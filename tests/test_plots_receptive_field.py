@@ -171,3 +171,64 @@ def test_sample_image_is_fashion_mnist_or_says_it_is_synthetic(monkeypatch):
     monkeypatch.setattr(data, "load_dataset", unavailable)
     fallback = P.sample_image()
     assert fallback.pixels.shape == (28, 28) and "synthetic" in fallback.source
+
+
+def _kernel(c_in: int, c_out: int = 4) -> np.ndarray:
+    """A (5, 5, c_in, c_out) kernel whose filter k has its largest weight, k + 1, at row k, column 4 - k,
+    and a negative weight -(k + 1)/2 in the corner (4, 4): order, orientation and scale all differ by filter."""
+    w = np.zeros((5, 5, c_in, c_out))
+    for k in range(c_out):
+        w[k, 4 - k, :, k] = k + 1
+        w[4, 4, :, k] = -(k + 1) / 2
+    return w
+
+
+def test_filter_images_scale_each_filter_by_its_own_largest_weight():
+    images = P.filter_images(_kernel(1))
+    assert images.shape == (4, 5, 5)
+    for k, image in enumerate(images):
+        expected = np.full((5, 5), 0.5)
+        expected[k, 4 - k], expected[4, 4] = 1.0, 0.25  # 0.5 + w / (2 max|w|), whatever the filter's scale
+        np.testing.assert_allclose(image, expected)
+    rgb = P.filter_images(_kernel(3))
+    assert rgb.shape == (4, 5, 5, 3)
+    np.testing.assert_allclose(rgb[..., 0], images)
+    np.testing.assert_allclose(P.filter_images(_kernel(2)), images)  # other channel counts: their mean
+    np.testing.assert_allclose(P.filter_images(np.zeros((3, 3, 1, 2))), 0.5)  # a zero filter is grey
+    with pytest.raises(ValueError, match="kh, kw, c_in, c_out"):
+        P.filter_images(np.zeros((3, 3, 2)))
+
+
+def test_filters_figure_puts_filter_k_in_column_k_of_every_row():
+    before, after = _kernel(1), 2 * _kernel(1)[..., ::-1]  # the same filters, in reverse order
+    fig = P.plot_filters({"before": before, "after": after})
+    axes = np.array(fig.axes).reshape(2, 4)
+    for row, kernel in zip(axes, (before, after)):
+        for k, ax in enumerate(row):
+            np.testing.assert_allclose(ax.images[0].get_array(), P.filter_images(kernel)[k])
+            assert ax.images[0].get_clim() == (0, 1)
+    assert axes[0, 0].get_ylabel() == "before" and axes[1, 0].get_ylabel() == "after"
+    assert [ax.get_title() for ax in axes[0]] == ["0", "1", "2", "3"]
+    plt.close(fig)
+
+
+def test_feature_maps_figure_scales_each_channel_and_leads_with_the_image():
+    rows, cols = np.mgrid[0:6, 0:6]
+    first = np.stack([(k + 1) * (rows == k) * (cols + 1) for k in range(3)], axis=-1)  # channel k: row k only
+    second = np.stack([np.zeros((6, 6)), 3 * np.ones((6, 6))], axis=-1)  # a dead channel, a flat one
+    image = rows / 5.0
+    fig = P.plot_feature_maps({"conv1": first, "conv2": second}, image=image, channels=2)
+    axes = np.array(fig.axes).reshape(2, 3)
+    np.testing.assert_allclose(axes[0, 0].images[0].get_array(), image)
+    assert not axes[1, 0].axison
+    for k in range(2):
+        np.testing.assert_allclose(axes[0, k + 1].images[0].get_array(), first[..., k] / first[..., k].max())
+        assert axes[0, k + 1].get_title() == f"conv1: {k}"
+    np.testing.assert_allclose(axes[1, 1].images[0].get_array(), 0.0)
+    np.testing.assert_allclose(axes[1, 2].images[0].get_array(), 1.0)
+    plt.close(fig)
+    fig = P.plot_feature_maps({"conv1": first})
+    assert len(fig.axes) == 3 and fig.axes[2].get_title() == "conv1: 2"
+    plt.close(fig)
+    with pytest.raises(ValueError, match="H, W, C"):
+        P.plot_feature_maps({"batch": first[None]})

@@ -13,8 +13,11 @@ Every number here comes from :mod:`course_utils.receptive_field` (the
 * :func:`plot_effective_rf` shows gradient maps (effective receptive fields)
   next to the theoretical box, with their profile through the centre;
 * :func:`effective_rf_spread` and :func:`effective_rf_size` summarise a gradient
-  map by its standard deviation and by the square that holds most of it;
-  :func:`plot_rf_vs_erf` plots them against depth.
+  map by its standard deviation and by the square that holds most of it
+  (:func:`effective_rf_table`: both for several maps, next to the theoretical RF);
+  :func:`plot_rf_vs_erf` plots them against depth;
+* :func:`plot_filters` and :func:`plot_feature_maps` show what a trained first layer
+  learned (Zeiler & Fergus 2014): its kernels as images, and its outputs on one image.
 """
 
 from __future__ import annotations
@@ -36,7 +39,11 @@ __all__ = [
     "SampleImage",
     "effective_rf_size",
     "effective_rf_spread",
+    "effective_rf_table",
+    "filter_images",
     "plot_effective_rf",
+    "plot_feature_maps",
+    "plot_filters",
     "plot_rf_boxes",
     "plot_rf_growth",
     "plot_rf_stack",
@@ -367,6 +374,20 @@ def effective_rf_size(gradient: Any, mass: float = 0.95) -> int:
     return 2 * max(g.shape) - 1
 
 
+def effective_rf_table(maps: dict[str, Any], box: tuple):
+    """One row per gradient map (``{name: EmpiricalRF or (H, W) array}``): the side of the
+    theoretical RF ``box`` = ``(top, left, bottom, right)``, the sides of the squares holding
+    50 % and 95 % of the gradient (:func:`effective_rf_size`) and the standard deviation
+    along the columns (:func:`effective_rf_spread`), rounded to 0.01 pixel."""
+    import pandas as pd
+
+    side = int(box[2] - box[0] + 1)
+    return pd.DataFrame([{"network": name, "theoretical RF": side,
+                          "50% of the gradient": effective_rf_size(g, 0.5),
+                          "95% of the gradient": effective_rf_size(g, 0.95),
+                          "std (pixels)": round(effective_rf_spread(g)[1], 2)} for name, g in maps.items()])
+
+
 def plot_effective_rf(maps: dict[str, Any], box: tuple | None = None, profile: bool = True):
     """Gradient maps side by side (``{title: EmpiricalRF or (H, W) array}``), each scaled to its maximum.
 
@@ -412,5 +433,86 @@ def plot_rf_vs_erf(depths: Sequence[int], theoretical: Sequence[float], effectiv
     ax.set_ylabel("pixels")
     ax.grid(alpha=0.3)
     ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+# ============================================================================ filters and feature maps
+def filter_images(kernel: Any) -> np.ndarray:
+    """The filters of a ``Conv2D`` kernel ``(kh, kw, c_in, c_out)`` as ``c_out`` images in [0, 1].
+
+    Filter ``k`` is ``kernel[..., k]``, scaled by its own largest ``|weight|`` so that zero is
+    mid-grey (0.5) and the largest weight 0 or 1: ``0.5 + w / (2 max|w|)``. Three input
+    channels give RGB images ``(c_out, kh, kw, 3)``; any other number is averaged into one
+    grey image ``(c_out, kh, kw)``.
+    """
+    w = np.asarray(kernel, dtype=float)
+    if w.ndim != 4:
+        raise ValueError(f"expected a Conv2D kernel (kh, kw, c_in, c_out), got shape {w.shape}")
+    w = np.moveaxis(w, -1, 0)  # (c_out, kh, kw, c_in)
+    if w.shape[-1] != 3:
+        w = w.mean(axis=-1)
+    peak = np.abs(w).reshape(len(w), -1).max(axis=1)
+    peak = np.where(peak > 0, peak, 1.0).reshape((-1,) + (1,) * (w.ndim - 1))
+    return 0.5 + w / (2 * peak)
+
+
+def plot_filters(kernels: dict[str, Any]):
+    """Convolution filters as small images, one row per kernel (``{title: (kh, kw, c_in, c_out)}``).
+
+    Filter ``k`` is in column ``k`` of every row, so the rows of one layer before and after
+    training line up filter by filter. Each filter is scaled by :func:`filter_images`: grey
+    is zero, white the most positive and black the most negative weight of that filter
+    (colours for three input channels).
+    """
+    images = {title: filter_images(k) for title, k in kernels.items()}
+    n = max(len(v) for v in images.values())
+    fig, axes = plt.subplots(len(images), n, figsize=(0.75 * n + 0.6, 0.85 * len(images) + 0.5), squeeze=False)
+    for row, (title, filters) in zip(axes, images.items()):
+        for k, ax in enumerate(row):
+            if k < len(filters):
+                ax.imshow(filters[k], cmap="gray", vmin=0, vmax=1)
+            else:
+                ax.set_axis_off()
+        row[0].set_ylabel(title, rotation=0, ha="right", va="center", fontsize=9)
+    bare(axes)
+    for k, ax in enumerate(axes[0]):
+        ax.set_title(str(k), fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_feature_maps(maps: dict[str, Any], image: Any = None, channels: int = 8):
+    """Feature maps of one image, one row per layer (``{title: (H, W, C) array}``).
+
+    The first ``channels`` channels of each layer, channel ``k`` in column ``k``, each
+    scaled to its own largest ``|value|`` (a channel that is zero everywhere stays black:
+    a unit that does not respond to this image). ``image`` is drawn in front of the
+    first row.
+    """
+    maps = {title: np.asarray(m, dtype=float) for title, m in maps.items()}
+    for title, m in maps.items():
+        if m.ndim != 3:
+            raise ValueError(f"{title!r}: expected one image's maps (H, W, C), got shape {m.shape}")
+    n = min(channels, max(m.shape[-1] for m in maps.values()))
+    lead = image is not None
+    fig, axes = plt.subplots(len(maps), n + lead, figsize=(1.35 * (n + lead) + 0.8, 1.5 * len(maps) + 0.3),
+                             squeeze=False)
+    if lead:
+        image = np.asarray(image, dtype=float)
+        grey = image.ndim == 2 or image.shape[-1] == 1
+        axes[0, 0].imshow(image.squeeze(), cmap="gray" if grey else None)
+        axes[0, 0].set_title("input", fontsize=8)
+        for ax in axes[1:, 0]:
+            ax.set_axis_off()
+    for row, (title, m) in zip(axes, maps.items()):
+        for k, ax in enumerate(row[lead:]):
+            if k >= m.shape[-1]:
+                ax.set_axis_off()
+                continue
+            peak = np.abs(m[..., k]).max()
+            ax.imshow(np.abs(m[..., k]) / peak if peak > 0 else np.zeros(m.shape[:2]), cmap="magma", vmin=0, vmax=1)
+            ax.set_title(f"{title}: {k}", fontsize=8)
+    bare(axes)
     fig.tight_layout()
     return fig
