@@ -434,7 +434,7 @@ erf_table
 # filter $k$ in column $k$ of both rows; each is scaled on its own (grey is zero, white its
 # most positive and black its most negative weight). Before training they are the random
 # (Glorot uniform) initial weights, noise without structure. Training makes them smoother,
-# and many turn into a light/dark transition at one orientation (an edge detector) or a
+# and several turn into a light/dark transition at one orientation (an edge detector) or a
 # light or dark stripe (a bar). A run this short on grey images only starts the process;
 # the first layer of Zeiler & Fergus's ImageNet network, trained for days on colour
 # images, shows crisp edges at every orientation and colour blobs.
