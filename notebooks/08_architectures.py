@@ -571,6 +571,14 @@ fig = plots.plot_segmentation_examples(gallery_images, gallery_masks, class_name
 # None of them needs training, and none knows *what* a region is: they find homogeneous regions,
 # not discs or triangles. And the similarity predicate is delicate: too strict and region growing
 # stops at the first noisy pixel, too loose and it leaks into the background.
+#
+# **How a segmentation is scored.** Compare the predicted set of pixels $A$ of a class with the
+# true set $B$. The **intersection over union** $\mathrm{IoU} = |A\cap B| / |A\cup B|$ is 1 for a
+# perfect segment and 0 for a disjoint one, and it punishes both missed pixels and leaks. Over all
+# classes: the **pixel accuracy** is the fraction of pixels whose class is right, and the **mean IoU**
+# is the average of the per-class IoUs. Pixel accuracy is dominated by the largest class (here the
+# background); mean IoU weighs every class alike, which is why papers report it. The cell below
+# scores region growing by the IoU of its region with the disc.
 
 # %%
 image, mask = gallery_images[3], gallery_masks[3]
