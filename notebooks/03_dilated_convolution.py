@@ -653,8 +653,8 @@ plt.show()
 #
 # ## What to remember
 #
-# * A dilated convolution spreads the $k$ taps $d$ pixels apart: span $d(k-1)+1$, same weights.
-# * Doubling dilations grow the receptive field exponentially ($2^{i+2}-1$) at a linear cost, at full resolution.
+# * A dilated convolution spreads the $k$ taps $d$ pixels apart (span $d(k-1)+1$, same weights); doubling
+#   dilations grow the receptive field exponentially ($2^{i+2}-1$) at a linear cost, at full resolution.
 # * Dilations with a common factor leave holes (gridding); start undilated or mix co-prime dilations.
 # * Identity initialisation lets the context module start as the identity and learn at once;
 #   with small random weights ($\mathcal N(0, 0.05^2)$) almost no signal gets through.
