@@ -232,3 +232,16 @@ def test_feature_maps_figure_scales_each_channel_and_leads_with_the_image():
     plt.close(fig)
     with pytest.raises(ValueError, match="H, W, C"):
         P.plot_feature_maps({"batch": first[None]})
+
+
+def test_effective_rf_table_has_one_row_per_map_with_the_box_side():
+    point = np.zeros((9, 9))
+    point[4, 4] = 1.0
+    line = np.zeros((9, 9))
+    line[4, 2:7] = 1.0  # 5 columns: half the mass within a 3x3 square, 95% within 5x5, std sqrt(2)
+    table = P.effective_rf_table({"point": point, "line": line}, box=(1, 1, 7, 7))
+    assert table["network"].tolist() == ["point", "line"]
+    assert table["theoretical RF"].tolist() == [7, 7]
+    assert table["50% of the gradient"].tolist() == [1, 3]
+    assert table["95% of the gradient"].tolist() == [1, 5]
+    assert table["std (pixels)"].tolist() == [0.0, round(np.sqrt(2), 2)]
