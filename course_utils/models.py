@@ -32,6 +32,8 @@ import keras
 import numpy as np
 from keras import layers
 
+from course_utils.architectures import VGG16  # (filters, 3x3 convolutions) of each block
+
 __all__ = [
     "CONTEXT_DILATIONS",
     "CONTEXT_KERNELS",
@@ -230,10 +232,6 @@ def dense_predictor(
     return keras.Model(inputs, x, name=name)
 
 
-#: VGG-16's convolutional blocks: (filters, number of 3x3 convolutions), each followed by a 2x2 max-pool.
-_VGG16_BLOCKS: tuple[tuple[int, int], ...] = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
-
-
 def vgg16_layers(fc: bool = True) -> list[dict]:
     """VGG-16 (Simonyan & Zisserman 2014) as a teaching list for :mod:`course_utils.spec`.
 
@@ -244,7 +242,7 @@ def vgg16_layers(fc: bool = True) -> list[dict]:
     the input size divided by the stride).
     """
     out: list[dict] = []
-    for b, (filters, convs) in enumerate(_VGG16_BLOCKS, start=1):
+    for b, (filters, convs) in enumerate(VGG16, start=1):
         for i in range(1, convs + 1):
             out.append({"name": f"conv{b}_{i}", "kind": "conv", "kernel": 3, "padding": "same", "filters": filters})
         out.append({"name": f"pool{b}", "kind": "pool", "kernel": 2, "stride": 2})
