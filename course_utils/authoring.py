@@ -27,6 +27,10 @@ NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 IGNORE_MARK = "# NBVAL_IGNORE_OUTPUT"
 #: A notebook may ignore the output of at most this many cells (training logs, timings).
 MAX_IGNORED_CELLS = 6
+#: What may make a cell's output differ between the quick and the full budget, or between two
+#: runs: training a network (Keras, the course's loops, the numpy twin) or timing code. An
+#: ignored cell must do one of these; every other output is deterministic and is checked.
+IGNORE_REASONS = re.compile(r"\.fit\(|\bfit_model\(|\bfit_segmenter\(|\btrain_numpy\(|\bperf_counter\(")
 
 
 def repository_url() -> str:
@@ -267,6 +271,10 @@ def problems(twin: Twin) -> list[str]:
     ignored = sum(IGNORE_MARK in c.source for c in code)
     if ignored > MAX_IGNORED_CELLS:
         found.append(f"{twin.ipynb.name}: {ignored} cells ignore their output (at most {MAX_IGNORED_CELLS})")
+    needless = [i for i, c in enumerate(code) if IGNORE_MARK in c.source and not IGNORE_REASONS.search(c.source)]
+    if needless:
+        found.append(f"{twin.ipynb.name}: code cells {needless} ignore their output but neither train a network "
+                     f"nor time code: remove {IGNORE_MARK!r} so that nbval checks what they print")
     errors = [i for i, c in enumerate(code) if any(o.get("output_type") == "error" for o in c.outputs)]
     if errors:
         found.append(f"{twin.ipynb.name}: code cells {errors} saved an error")

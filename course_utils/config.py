@@ -52,6 +52,10 @@ BUDGETS: dict[str, tuple[Budget, Budget]] = {
     # notebook 03: context module + dense head (seed 000)
     # (full: sized so that notebook 03 runs in about 5 minutes on a 2-core CPU)
     "context_module": (Budget(epochs=1, batch_size=128), Budget(epochs=1, train_size=512, test_size=256)),
+    # notebook 03, section 8: the front-end, then the front-end with and without the context module
+    # on synthetic scenes (each stage trains `epochs` epochs)
+    "context_dense": (Budget(epochs=4, batch_size=32, train_size=2000, test_size=200),
+                      Budget(epochs=1, batch_size=32, train_size=128, test_size=32)),
     # notebook 07: the numpy context network trained with the hand-written dilated backprop
     "numpy_context": (Budget(epochs=1, batch_size=64, train_size=3000, test_size=1000),
                       Budget(epochs=1, batch_size=64, train_size=128, test_size=100)),

@@ -1,4 +1,4 @@
-"""Small, seeded training experiments of notebooks 05 and 06.
+"""Small, seeded training experiments of notebooks 02, 03, 05, 06 and 08.
 
 One small CNN family (:func:`small_cnn`) that can be built with standard or
 depthwise-separable convolutions, with batch normalisation before or after
@@ -19,6 +19,11 @@ Example::
 
 The test split is used as the validation data of ``fit``, so the curves
 called ``val_*`` are test-set curves; nothing is tuned on them.
+
+Dense prediction (notebook 03, section 8): :func:`fit_segmenter` trains a network that
+outputs one score vector per pixel on ``(images, masks)`` and scores it on test scenes
+(:func:`score_segmenter`: pixel accuracy and IoU by
+:func:`course_utils.segmentation.segmentation_scores`); :func:`segmentation_table` lists runs.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from course_utils import config, training
+from course_utils import config, segmentation, training
 from course_utils import spec as specs
 from course_utils import data as course_data
 
@@ -38,11 +43,15 @@ __all__ = [
     "CONV_KINDS",
     "Data",
     "RunResult",
+    "SegmentationRun",
     "augmentation",
     "cross_entropy_and_accuracy",
     "fit_model",
+    "fit_segmenter",
     "load_data",
     "results_table",
+    "score_segmenter",
+    "segmentation_table",
     "set_seed",
     "small_cnn",
 ]
@@ -391,3 +400,57 @@ def results_table(results: Sequence[RunResult], digits: int = 3, data: Data | No
         "test accuracy": [round(r.test_accuracy, digits) for r in results],
         "seconds": [round(r.seconds, 1) for r in results],
     })
+
+
+# ----------------------------------------------------------------------------- dense prediction
+@dataclass
+class SegmentationRun:
+    """What one dense-prediction training run produced (:func:`fit_segmenter`)."""
+
+    name: str
+    params: int
+    #: :func:`course_utils.segmentation.segmentation_scores` on the test scenes after training
+    scores: dict
+    #: the predicted label of every test pixel, ``(n, H, W)``
+    predicted: np.ndarray = field(repr=False)
+    history: dict[str, list[float]] = field(repr=False)
+    epochs: int = 0
+    seconds: float = 0.0
+    model: object = field(default=None, repr=False)
+
+
+def score_segmenter(model, images: np.ndarray, masks: np.ndarray, batch_size: int = 64) -> tuple[dict, np.ndarray]:
+    """``(segmentation_scores, predicted labels)`` of a network that outputs one score vector per pixel."""
+    predicted = np.asarray(model.predict(images, batch_size=batch_size, verbose=0)).argmax(-1)
+    num_classes = int(model.output_shape[-1])
+    return segmentation.segmentation_scores(masks, predicted, num_classes), predicted
+
+
+def fit_segmenter(name: str, model, train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],
+                  budget: config.Budget, seed: int = 0, learning_rate: float = 2e-3) -> SegmentationRun:
+    """Train a dense-prediction ``model`` (logits per pixel) on ``train = (images, masks)``, score it on ``test``.
+
+    Adam on the mean cross-entropy of every pixel, ``budget.epochs`` epochs of
+    ``budget.batch_size`` scenes, shuffled with ``seed``; the Keras accuracy in the history is
+    the pixel accuracy. The model is built (and possibly given weights) by the caller.
+    """
+    set_seed(seed)
+    training.compile_classifier(model, learning_rate, from_logits=True)
+    fit = training.fit(model, train, test, epochs=budget.epochs, batch_size=budget.batch_size)
+    scores, predicted = score_segmenter(model, *test)
+    return SegmentationRun(name=name, params=int(model.count_params()), scores=scores, predicted=predicted,
+                           history=fit.history, epochs=budget.epochs, seconds=fit.seconds, model=model)
+
+
+def segmentation_table(runs: Sequence[SegmentationRun], class_names: Sequence[str], digits: int = 3):
+    """One row per run: parameters, test pixel accuracy, mean IoU, the IoU of each class, seconds."""
+    import pandas as pd
+
+    rows = []
+    for r in runs:
+        row = {"run": r.name, "params": r.params, "pixel accuracy": round(r.scores["pixel_accuracy"], digits),
+               "mean IoU": round(r.scores["mean_iou"], digits)}
+        row.update({f"IoU {c}": round(float(v), digits) for c, v in zip(class_names, r.scores["iou"])})
+        row["seconds"] = round(r.seconds, 1)
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("run")

@@ -207,6 +207,7 @@ def dense_predictor(
     init: str = "identity",
     input_shape: Sequence[int | None] = (None, None, 3),
     seed: int = 0,
+    weights_from=None,
 ):
     """A dense-prediction network at full resolution: one score vector per pixel.
 
@@ -217,6 +218,10 @@ def dense_predictor(
     is again ``num_classes`` score maps of the input's size. The front-end and the classifier
     use Glorot-uniform kernels seeded by ``seed`` alone, so the networks with and without the
     module start from the same front-end.
+
+    ``weights_from``: a (trained) dense predictor with the same ``widths`` and classes whose
+    front-end and classifier weights are copied into the new network; the context module, if
+    any, keeps its initialisation. This is how a module is put on a trained front-end.
     """
     keras.utils.set_random_seed(seed)
     inputs = keras.Input(tuple(input_shape), name="image")
@@ -229,7 +234,22 @@ def dense_predictor(
     if context is not None:
         x = context_module(num_classes, variant=context, init=init, seed=seed + 200)(x)
     name = "dense_predictor" + (f"_{context}_context" if context else "")
-    return keras.Model(inputs, x, name=name)
+    model = keras.Model(inputs, x, name=name)
+    if weights_from is not None:
+        for layer in [f"front{i}" for i in range(1, len(widths) + 1)] + ["scores"]:
+            try:
+                source = weights_from.get_layer(layer).get_weights()
+            except ValueError:
+                raise ValueError(f"weights_from has no layer {layer!r}: pass a network built by "
+                                 f"dense_predictor with widths={tuple(widths)}") from None
+            target = model.get_layer(layer)
+            shapes = [w.shape for w in target.get_weights()]
+            if [w.shape for w in source] != shapes:
+                raise ValueError(f"layer {layer!r} of weights_from has weights of shapes "
+                                 f"{[w.shape for w in source]}, this network needs {shapes}: build both "
+                                 f"with the same widths and number of classes")
+            target.set_weights(source)
+    return model
 
 
 def vgg16_layers(fc: bool = True) -> list[dict]:

@@ -39,6 +39,8 @@
 #    automatic differentiation, 75 % with a hand-written dilated backprop that turned out to be broken),
 #    properly initialised and on a harder dataset. (The broken backward pass itself is taken up in
 #    notebook 07, after backpropagation through a convolution.)
+# 6. puts the module where Yu & Koltun put it, on the class scores of a dense-prediction network,
+#    and measures what it adds (pixel accuracy and mean IoU on synthetic scenes).
 #
 # **Sources.** F. Yu and V. Koltun, *Multi-Scale Context Aggregation by Dilated Convolutions*,
 # ICLR 2016 (arXiv:1511.07122). J. Long, E. Shelhamer and T. Darrell, *Fully Convolutional
@@ -83,7 +85,7 @@ import numpy as np
 import pandas as pd
 from keras import layers
 
-from course_utils import arithmetic, config, experiments, models, ops, params, plots, widgets
+from course_utils import arithmetic, config, experiments, models, ops, params, plots, segmentation, widgets
 from course_utils import data as course_data
 from course_utils import receptive_field as rf
 from course_utils.exercises import nb03
@@ -651,6 +653,115 @@ plt.show()
 # What went wrong in the blog post's hand-written backward pass, and how to catch such a bug, comes
 # in notebook 07 (section 10), once backpropagation through a convolution has been derived there.
 #
+# ## 8. The context module where it belongs: dense prediction
+#
+# Section 7 used the module inside a classifier, as the blog post did. Yu & Koltun built it for
+# *dense prediction*: a network that gives a class to every pixel, whose $C$ class-score maps the
+# module refines with context from up to 33 pixels on each side. Here it does that job, on a problem
+# a CPU can train.
+#
+# **The scenes.** `segmentation.synthetic_shapes(n)` draws $64\times64$ colour images with one to three
+# discs, squares and triangles (radius 6 to 13 pixels, random colours, later shapes on top) on a
+# smooth, noisy background, and labels every pixel: background, disc, square or triangle. Colour
+# says nothing about the class; only the form does, and a unit sees the form only when its
+# receptive field covers a good part of the shape.
+#
+# **The networks.** `models.dense_predictor(4)` is a small front-end at full resolution: three
+# $3\times3$ convolutions with 32 channels and ReLUs (receptive field $7$), then a $1\times1$ classifier
+# that gives $C = 4$ score maps. With `context="basic"` the Basic context module on $C = 4$
+# channels follows the scores, as in the paper: $64C^2 + 8C = 1{,}056$ more parameters, and a
+# receptive field of $7 + 66 = 73$ pixels, more than the whole scene.
+
+# %%
+SHAPES = segmentation.SHAPE_CLASSES
+without_module = models.dense_predictor(len(SHAPES))
+with_module = models.dense_predictor(len(SHAPES), context="basic")
+for net in (without_module, with_module):
+    print(f"{net.name:32s} {net.count_params():>6,} parameters, receptive field "
+          f"{rf.receptive_field_table(net)['rf'].iloc[-1]} pixels, output {net.output_shape[1:]}")
+C = len(SHAPES)
+print(f"the module adds {with_module.count_params() - without_module.count_params():,} parameters "
+      f"= 64 C^2 + 8 C = {64 * C ** 2 + 8 * C:,} for C = {C}")
+gallery = segmentation.synthetic_shapes(16, seed=1)
+fig = plots.plot_segmentation_examples(*gallery, class_names=SHAPES, n=6)
+
+# %% [markdown]
+# **How a segmentation is scored.** Compare the set $A$ of pixels predicted as one class with the
+# set $B$ of pixels that truly belong to it. The **intersection over union**
+# $\mathrm{IoU} = |A\cap B| / |A\cup B|$ is 1 for a perfect segment and 0 for a disjoint one; it
+# punishes both missed pixels and leaks. Over all classes, the **pixel accuracy** is the fraction of
+# pixels whose class is right, and the **mean IoU** is the average of the per-class IoUs
+# (`segmentation.segmentation_scores`). Pixel accuracy is dominated by the largest class, here the
+# background; mean IoU weighs every class alike, which is why papers report it. A "network" that
+# answers background everywhere shows the difference on the 16 scenes above (the first 16 of the test
+# scenes below):
+
+# %%
+labels = gallery[1]
+background_only = segmentation.segmentation_scores(labels, np.zeros_like(labels), C)
+share = np.bincount(labels.ravel(), minlength=C) / labels.size
+print("share of the pixels:", {c: round(float(v), 3) for c, v in zip(SHAPES, share)})
+print(f"'background everywhere': pixel accuracy {background_only['pixel_accuracy']:.3f} "
+      f"(= the background's share), mean IoU {background_only['mean_iou']:.3f} "
+      f"(= that share / {C}: IoU 0 for the three shapes)")
+
+# %% [markdown]
+# **The protocol.** The front-end is trained first (stage 1). Then two copies of it train for the
+# same number of epochs again: one as it is, one with the identity-initialised module on its scores.
+# Both start from the same weights and see the same scenes in the same order; only the module
+# differs. Thanks to the identity initialisation the second starts almost where the first is: the
+# module passes the positive scores through and sets the negative ones to zero (section 5), which
+# changes a pixel's class only where all four scores are negative (all four become 0, and the first
+# class, background, wins the tie). Training uses Adam on the mean
+# cross-entropy of every pixel (`experiments.fit_segmenter`); the scores are measured on test scenes
+# the networks never saw.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# Trains the front-end, then the two networks (about four minutes on a 2-core CPU with the full budget).
+dense_budget = config.budget("context_dense")
+train_scenes = segmentation.synthetic_shapes(dense_budget.train_size, seed=0)
+test_scenes = segmentation.synthetic_shapes(dense_budget.test_size, seed=1)
+stage1 = experiments.fit_segmenter("front-end, stage 1", models.dense_predictor(C), train_scenes, test_scenes,
+                                   dense_budget)
+at_init, _ = experiments.score_segmenter(models.dense_predictor(C, context="basic", weights_from=stage1.model),
+                                         *test_scenes)
+dense_runs = {context: experiments.fit_segmenter(
+                  "+ Basic module, stage 2" if context else "front-end alone, stage 2",
+                  models.dense_predictor(C, context=context, weights_from=stage1.model), train_scenes, test_scenes,
+                  dense_budget)
+              for context in (None, "basic")}
+print(f"synthetic scenes: {len(train_scenes[0])} training / {len(test_scenes[0])} test, "
+      f"{dense_budget.epochs} epoch(s) per stage")
+print(f"module put on the trained front-end, before any training: mean IoU {at_init['mean_iou']:.3f} "
+      f"(front-end: {stage1.scores['mean_iou']:.3f})")
+gain = {k: dense_runs["basic"].scores[k] - dense_runs[None].scores[k] for k in ("mean_iou", "pixel_accuracy")}
+verdict = "raises" if gain["mean_iou"] > 0.005 else "lowers" if gain["mean_iou"] < -0.005 else "does not change"
+print(f"after stage 2 the module {verdict} the mean IoU: {dense_runs[None].scores['mean_iou']:.3f} -> "
+      f"{dense_runs['basic'].scores['mean_iou']:.3f} ({gain['mean_iou']:+.3f}); pixel accuracy "
+      f"{dense_runs[None].scores['pixel_accuracy']:.3f} -> {dense_runs['basic'].scores['pixel_accuracy']:.3f}")
+experiments.segmentation_table([stage1, *dense_runs.values()], SHAPES)
+
+# %%
+fig = plots.plot_segmentation_examples(*test_scenes, {run.name: run.predicted for run in dense_runs.values()},
+                                       class_names=SHAPES, n=6)
+
+# %% [markdown]
+# In the saved full run (2000 training and 200 test scenes, 4 epochs per stage) the front-end reaches
+# a mean IoU of 0.382 after stage 1. Putting the identity-initialised module on it costs almost
+# nothing: 0.378 before any training, from the few pixels whose four scores were all negative. After
+# stage 2 the front-end alone is at 0.422 and the front-end with the module at **0.602**; pixel
+# accuracy goes from 0.926 to 0.955. Both find the background almost everywhere (IoU 0.99): what the
+# module adds is the class of the shapes, the triangles' IoU from 0.206 to 0.574, the discs' from
+# 0.229 to 0.464, the squares' from 0.264 to 0.376. The pictures show why. With a receptive field of
+# 7 pixels the front-end sees an edge or a patch of flat colour, and inside a shape it guesses pixel
+# by pixel: speckles of disc, square and triangle. The module lets every pixel read the scores of the
+# whole shape around it, so the labels of one shape mostly agree. That cost 1,056 parameters (5 %
+# more) and about 40 % more training time. Yu & Koltun report the same effect on VOC 2012 (section
+# 4) with a VGG-16 front-end; here it is a small network on toy scenes, and larger than in the paper
+# because the front-end alone sees so little. In quick mode the networks train for a few steps on
+# 128 scenes and the comparison means nothing; the line the cell prints says what a run shows.
+#
 # ## What to remember
 #
 # * A dilated convolution spreads the $k$ taps $d$ pixels apart (span $d(k-1)+1$, same weights); doubling
@@ -661,4 +772,6 @@ plt.show()
 # * Layers compose: $f_{ks}\circ g_{k's'} = (f\circ g)_{k'+(k-1)s',\,ss'}$. Read along a network, this is
 #   the receptive-field recurrence $r_l = r_{l-1} + (k_l-1)j_{l-1}$, $j_l = j_{l-1}s_l$.
 # * Yu & Koltun's front-end is VGG-16 without `pool4` and `pool5`, the later convolutions dilated by 2
-#   and 4: output stride 8 instead of 32, almost the same receptive field, the same weights.
+#   and 4: output stride 8 instead of 32, almost the same receptive field, the same weights. The
+#   context module goes on its class scores: on the synthetic scenes it raised the mean IoU from
+#   0.422 to 0.602 for 5 % more parameters.

@@ -40,6 +40,9 @@ CONCEPTS = [
     Concept("automatic differentiation (tf.GradientTape)", "06",
             uses=r"\bGradientTape\b",
             taught=r"automatic differentiation \(`tf\.GradientTape`"),
+    Concept("segmentation scores (pixel accuracy, IoU)", "03",
+            uses=r"\b(?:segmentation_scores|score_segmenter|fit_segmenter)\(",
+            taught=r"\*\*How a segmentation is scored\.\*\*"),
     Concept("backprop through convolution", "07",
             uses=r"\b(?:conv2d|dilated_conv2d|depthwise_conv2d|separable_conv2d|conv2d_transpose)_backward\w*",
             taught=r"^# # 07 · Backpropagation through convolution"),
@@ -107,6 +110,8 @@ def test_the_patterns_find_what_they_are_meant_to_find():
                                                            "ops.batchnorm_backward(d, cache)"),
         "gradient check (finite differences)": ("ops.check_gradients(f, b, [x])", "checks = {}"),
         "automatic differentiation (tf.GradientTape)": ("with tf.GradientTape() as tape:", "tape = None"),
+        "segmentation scores (pixel accuracy, IoU)": ("s = segmentation.segmentation_scores(y, p, 4)",
+                                                      "segmentation.synthetic_shapes(16, seed=1)"),
         "backprop through convolution": ("ops.dilated_conv2d_backward_broken(d, c)", "ops.conv2d_forward(x, w, b)"),
     }
     for concept in CONCEPTS:

@@ -99,3 +99,32 @@ def test_results_table_with_data_re_evaluates_both_splits(keras):
     assert row["train accuracy"] == round(train[1], 4) and row["test accuracy"] == round(test[1], 4)
     assert row["train loss"] == round(train[0], 4) and row["test loss"] == round(test[0], 4)
     assert row["accuracy gap"] == round(train[1] - test[1], 4) and row["loss gap"] == round(test[0] - train[0], 4)
+
+
+def test_fit_segmenter_trains_per_pixel_and_scores_the_test_scenes(keras):
+    from course_utils import models
+
+    # a task a 3x3 network learns at once: a pixel is class 1 where its red channel is above 0.5
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 1, (48, 8, 8, 3)).astype("float32")
+    masks = (images[..., 0] > 0.5).astype("uint8")
+    train, test = (images[:32], masks[:32]), (images[32:], masks[32:])
+    net = models.dense_predictor(2, widths=(8,), seed=0)
+    run = experiments.fit_segmenter("r", net, train, test, config.Budget(epochs=30, batch_size=8), learning_rate=1e-2)
+    # the scores are those of the network's own argmax, scored independently of the helper
+    predicted = net.predict(test[0], verbose=0).argmax(-1)
+    np.testing.assert_array_equal(run.predicted, predicted)
+    right = predicted == test[1]
+    assert run.scores["pixel_accuracy"] == pytest.approx(right.mean())
+    iou = [np.sum((predicted == c) & (test[1] == c)) / np.sum((predicted == c) | (test[1] == c)) for c in (0, 1)]
+    assert run.scores["mean_iou"] == pytest.approx(np.mean(iou))
+    # Keras' accuracy on the validation scenes is the pixel accuracy; and the task was learnt
+    assert run.history["val_accuracy"][-1] == pytest.approx(right.mean(), abs=1e-6)
+    assert run.scores["pixel_accuracy"] > 0.9 > max(test[1].mean(), 1 - test[1].mean())
+    assert (run.epochs, run.params, len(run.history["loss"])) == (30, net.count_params(), 30)
+    table = experiments.segmentation_table([run], ["off", "on"])
+    assert list(table.columns) == ["params", "pixel accuracy", "mean IoU", "IoU off", "IoU on", "seconds"]
+    assert table.loc["r", "IoU on"] == round(iou[1], 3) and table.loc["r", "mean IoU"] == round(np.mean(iou), 3)
+    scores, again = experiments.score_segmenter(net, *test)
+    np.testing.assert_array_equal(again, predicted)
+    assert scores["mean_iou"] == run.scores["mean_iou"]

@@ -139,6 +139,27 @@ def test_dense_predictor_with_identity_module_starts_as_the_plain_network_trunca
     assert not np.allclose(other(x).numpy(), plain(x).numpy())
 
 
+def test_dense_predictor_weights_from_copies_front_end_and_classifier_only(keras):
+    x = np.random.default_rng(1).uniform(0, 1, (2, 10, 10, 3)).astype("float32")
+    trained = models.dense_predictor(4, widths=(6, 5), seed=7)     # stands in for a trained front-end
+    copy = models.dense_predictor(4, widths=(6, 5), seed=0, weights_from=trained)
+    np.testing.assert_array_equal(copy(x).numpy(), trained(x).numpy())
+    with_module = models.dense_predictor(4, widths=(6, 5), context="basic", seed=0, weights_from=trained)
+    # the module keeps its identity initialisation: max(scores of the trained network, 0)
+    np.testing.assert_array_equal(with_module(x).numpy(), np.maximum(trained(x).numpy(), 0))
+    # copies, not shared layers: changing the source leaves the copy alone
+    before = copy(x).numpy()
+    trained.get_layer("scores").set_weights([w + 1 for w in trained.get_layer("scores").get_weights()])
+    np.testing.assert_array_equal(copy(x).numpy(), before)
+
+
+def test_dense_predictor_weights_from_a_different_network_says_what_to_build(keras):
+    with pytest.raises(ValueError, match=r"layer 'front1' .*same widths"):
+        models.dense_predictor(4, widths=(6,), weights_from=models.dense_predictor(4, widths=(7,)))
+    with pytest.raises(ValueError, match=r"no layer 'front2'.*widths=\(6, 6\)"):
+        models.dense_predictor(4, widths=(6, 6), weights_from=models.dense_predictor(4, widths=(6,)))
+
+
 def test_vgg16_layers_and_the_dilated_front_end():
     vgg16 = models.vgg16_layers()
     # 13 convolutions, 5 poolings, fc6 and fc7

@@ -96,3 +96,30 @@ def test_sync_regenerates_the_colab_cell_and_keeps_ids_metadata_and_outputs(tmp_
     assert synced.cells[1].execution_count == 1 and synced.cells[1].metadata["tags"] == ["kept"]
     assert synced.cells[2].outputs[0]["text"] == "42\n" and synced.metadata["widgets"] == {"state": "kept"}
     assert authoring.sync(twin) is False
+
+
+def _executed_twin(tmp_path, cells: list[str]) -> authoring.Twin:
+    """An executed demo notebook that passes every other check: badge, Colab cell, then ``cells``."""
+    import jupytext
+    import nbformat
+
+    py = tmp_path / "09_demo.py"
+    twin = authoring.Twin(py, py.with_suffix(".ipynb"))
+    nb = nbformat.v4.new_notebook()
+    nb.cells = ([nbformat.v4.new_markdown_cell("# Demo\n\n" + authoring.colab_badge(twin.ipynb)),
+                 nbformat.v4.new_code_cell(authoring.colab_cell_source(twin.ipynb))]
+                + [nbformat.v4.new_code_cell(c) for c in cells])
+    for i, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
+        cell.execution_count = i + 1
+    nbformat.write(nb, twin.ipynb)
+    jupytext.write(nb, py, fmt="py:percent")
+    return twin
+
+
+def test_an_ignored_cell_must_train_or_time_something(tmp_path):
+    training = "# NBVAL_IGNORE_OUTPUT\nhistory = model.fit(x, y, epochs=1)\nprint(history)"
+    timing = "# NBVAL_IGNORE_OUTPUT\nstart = time.perf_counter()\nprint(time.perf_counter() - start)"
+    deterministic = "# NBVAL_IGNORE_OUTPUT\nprint(6 * 7)"
+    assert authoring.problems(_executed_twin(tmp_path, [training, timing, "print(1)"])) == []
+    found = authoring.problems(_executed_twin(tmp_path, [training, deterministic]))
+    assert len(found) == 1 and "code cells [2] ignore their output but neither train" in found[0]

@@ -35,6 +35,18 @@ def test_figures_draw():
     assert plots.plot_dense_block_growth is P.plot_dense_block_growth
 
 
+def test_segmentation_examples_draw_one_row_per_network_in_order():
+    rng = np.random.default_rng(0)
+    images, masks = rng.uniform(size=(2, 8, 8, 3)), rng.integers(0, 4, (2, 8, 8))
+    first, second = (masks + 1) % 4, (masks + 2) % 4
+    fig = P.plot_segmentation_examples(images, masks, {"without": first, "with": second}, n=2)
+    labels = [ax.get_ylabel() for ax in fig.axes[::2]]
+    assert labels == ["image", "true mask", "without", "with"]
+    assert np.array_equal(fig.axes[4].images[0].get_array(), first[0])
+    assert np.array_equal(fig.axes[6].images[0].get_array(), second[0])
+    plt.close(fig)
+
+
 def test_training_error_panels_plot_one_minus_training_accuracy():
     from course_utils.experiments import RunResult
 

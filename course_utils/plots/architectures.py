@@ -70,15 +70,22 @@ def plot_dense_block_growth(k0: int, k: int, num_layers: int):
 
 def plot_segmentation_examples(images, masks, predictions=None, class_names: Sequence[str] | None = None,
                                n: int = 4):
-    """Images, true masks and (optionally) predicted masks of the first ``n`` examples, one per column."""
-    rows = 2 if predictions is None else 3
+    """Images, true masks and predicted masks of the first ``n`` examples, one per column.
+
+    ``predictions`` is one array of predicted masks (a row titled "predicted") or a dict
+    ``{row title: masks}`` of several networks' predictions, one row each, in its order.
+    """
+    if predictions is None:
+        predictions = {}
+    elif not isinstance(predictions, dict):
+        predictions = {"predicted": predictions}
+    rows = 2 + len(predictions)
     n = min(n, len(images))
     fig, axes = plt.subplots(rows, n, figsize=(2.2 * n, 2.2 * rows + 0.4), squeeze=False)
     vmax = LABEL_COLORS.N - 1
     for i in range(n):
         panels = [(images[i], "image"), (masks[i], "true mask")]
-        if predictions is not None:
-            panels.append((predictions[i], "predicted"))
+        panels += [(predicted[i], title) for title, predicted in predictions.items()]
         for r, (data, title) in enumerate(panels):
             ax = axes[r, i]
             if r == 0:
