@@ -32,6 +32,7 @@ import keras
 import numpy as np
 from keras import layers
 
+from course_utils import spec as specs
 from course_utils.architectures import VGG16  # (filters, 3x3 convolutions) of each block
 
 __all__ = [
@@ -282,18 +283,24 @@ def dilated_front_end(layer_list: Sequence[dict], remove: Sequence[str] = ("pool
     before, at every position instead of every ``s``-th one: the output stride shrinks by the
     product of the removed strides. The input list is not modified.
     """
+    layer_list = list(layer_list)
+    # each layer's kind and stride as the course's one layer description reads them
+    described = specs.as_network(layer_list).layers[1:]
     names = [d.get("name") for d in layer_list]
     missing = [r for r in remove if r not in names]
     if missing:
         raise ValueError(f"no layer named {', '.join(map(repr, missing))} in the list")
     factor, out = 1, []
-    for d in layer_list:
+    for d, spec in zip(layer_list, described):
         if d.get("name") in remove:
-            stride = d.get("stride", d.get("kernel") if d.get("kind") in ("pool", "maxpool", "avgpool") else 1)
-            factor *= stride
+            if spec.stride[0] != spec.stride[1]:
+                raise ValueError(f"layer {d['name']!r} has strides {spec.stride}: only a square stride can be "
+                                 "traded for a dilation")
+            factor *= spec.stride[0]
             continue
         d = dict(d)
-        if d.get("kind") == "conv" and factor > 1 and d.get("kernel", 1) != 1:
-            d["dilation"] = d.get("dilation", 1) * factor
+        if spec.kind == "conv" and factor > 1 and spec.kernel != (1, 1):
+            d.pop("dilation_rate", None)  # the Keras spelling, which spec also reads
+            d["dilation"] = spec.dilation[0] * factor
         out.append(d)
     return out

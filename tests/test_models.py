@@ -160,6 +160,23 @@ def test_dense_predictor_weights_from_a_different_network_says_what_to_build(ker
         models.dense_predictor(4, widths=(6, 6), weights_from=models.dense_predictor(4, widths=(6,)))
 
 
+def test_dilated_front_end_reads_kinds_and_strides_as_spec_does():
+    # Keras spellings (type, kernel_size, strides, dilation_rate) and a pool whose stride is its kernel
+    layers_ = [{"name": "c1", "type": "conv", "kernel_size": 3, "filters": 4},
+               {"name": "p1", "type": "maxpool", "kernel_size": 3, "strides": 2},
+               {"name": "c2", "type": "conv", "kernel_size": 3, "dilation_rate": 3, "filters": 4},
+               {"name": "p2", "kind": "avgpool", "kernel": 2},
+               {"name": "c3", "kind": "conv", "kernel": 3, "filters": 4}]
+    front = models.dilated_front_end(layers_, remove=("p1", "p2"))
+    assert [d["name"] for d in front] == ["c1", "c2", "c3"]
+    assert [d.get("dilation", 1) for d in front] == [1, 3 * 2, 2 * 2]
+    # by hand: the original RF: c1 3, p1 +2 (jump 2), c2 (span 7) +12, p2 +2 (jump 4), c3 +8 = 27;
+    # the front-end: c1 3, c2 (span 13) +12, c3 (span 9) +8 = 23, at jump 1
+    assert rf.receptive_field_table(layers_)["rf"].iloc[-1] == 27
+    last = rf.receptive_field_table(front).iloc[-1]
+    assert (last["rf"], last["jump"]) == (23, 1)
+
+
 def test_vgg16_layers_and_the_dilated_front_end():
     vgg16 = models.vgg16_layers()
     # 13 convolutions, 5 poolings, fc6 and fc7
