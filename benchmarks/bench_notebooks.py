@@ -74,7 +74,8 @@ def main() -> int:
         "# Notebook run times (benchmarks/bench_notebooks.py)", "",
         "Quick mode (`COURSE_QUICK=1`, what `make test` checks with nbval), measured here one notebook "
         "after the other in a fresh kernel each; the full run (the budget the saved outputs come from) "
-        "read from the saved notebooks' own cell timestamps.", "",
+        "read from the saved notebooks' own cell timestamps (the kernel's start, a few seconds, is in the "
+        "quick column only).", "",
         "| notebook | quick (s) | saved full run (s) |", "|---|---|---|",
         *[f"| `{name}` | {quick:.0f} | {full:.0f} |" if full is not None else f"| `{name}` | {quick:.0f} | - |"
           for name, quick, full in rows],
