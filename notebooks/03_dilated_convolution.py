@@ -661,7 +661,7 @@ plt.show()
 # a CPU can train.
 #
 # **The scenes.** `segmentation.synthetic_shapes(n)` draws $64\times64$ colour images with one to three
-# discs, squares and triangles (radius 6 to 13 pixels, random colours, later shapes on top) on a
+# discs, squares and triangles (11 to 26 pixels across, random colours, later shapes on top) on a
 # smooth, noisy background, and labels every pixel: background, disc, square or triangle. Colour
 # says nothing about the class; only the form does, and a unit sees the form only when its
 # receptive field covers a good part of the shape.
