@@ -43,7 +43,7 @@
 #    and measures what it adds (pixel accuracy and mean IoU on synthetic scenes).
 #
 # **Sources.** F. Yu and V. Koltun, *Multi-Scale Context Aggregation by Dilated Convolutions*,
-# ICLR 2016 (arXiv:1511.07122). J. Long, E. Shelhamer and T. Darrell, *Fully Convolutional
+# ICLR 2016 (arXiv:1511.07122), and their Caffe code, github.com/fyu/dilation. J. Long, E. Shelhamer and T. Darrell, *Fully Convolutional
 # Networks for Semantic Segmentation*, CVPR 2015. K. Simonyan and A. Zisserman, *Very Deep
 # Convolutional Networks for Large-Scale Image Recognition*, ICLR 2015 (VGG). *The blog post* is J. D. Seo, "ICLR 2016 — Implementing Context
 # Module in Tensorflow with Interactive Code [Manual Back Prop with TF]", blog post, March 2018.
@@ -706,8 +706,12 @@ print(f"'background everywhere': pixel accuracy {background_only['pixel_accuracy
       f"(= that share / {C}: IoU 0 for the three shapes)")
 
 # %% [markdown]
-# **The protocol.** The front-end is trained first (stage 1). Then two copies of it train for the
-# same number of epochs again: one as it is, one with the identity-initialised module on its scores.
+# **The protocol.** Yu & Koltun's own code trains the front-end first, then the module on the
+# front-end's score maps, then optionally both together; for a dataset of only hundreds of images
+# its training guide skips the module-alone stage and trains both together from the identity
+# initialisation (`docs/training.md` of github.com/fyu/dilation). That is what happens
+# here. The front-end is trained first (stage 1). Then two copies of it train for the same number
+# of epochs again: one as it is, one with the identity-initialised module on its scores.
 # Both start from the same weights and see the same scenes in the same order; only the module
 # differs. Thanks to the identity initialisation the second starts almost where the first is: the
 # module passes the positive scores through and sets the negative ones to zero (section 5), which
