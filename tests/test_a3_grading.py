@@ -7,6 +7,7 @@ network of standard layers), it must earn nothing that depends on the model."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -29,6 +30,10 @@ def conv_runs(tmp_path_factory):
     return a3s.make_runs(tmp_path_factory.mktemp("a3-conv-runs"), a3s.conv_first())
 
 
+#: The batch behind ``graded``: its report, what it logged, its limits and output folder.
+BATCH: dict = {}
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory, runs, conv_runs):
     root = tmp_path_factory.mktemp("a3-class")
@@ -36,9 +41,12 @@ def graded(tmp_path_factory, runs, conv_runs):
     start = time.perf_counter()
     # 120 s a cell: the submission without separable weights trains one quick epoch in its
     # kernel (the grader hides NBGRADER_EXECUTION); on a loaded machine 60 s could cut it short
-    report = grade_batch(a3s.A3, root / "class", root / "out", jobs=2, limits=Limits(cell_timeout=120),
-                         feedback=False, progress=False, log=lambda m: None)
+    limits = Limits(cell_timeout=120)
+    said: list[str] = []
+    report = grade_batch(a3s.A3, root / "class", root / "out", jobs=2, limits=limits,
+                         feedback=False, progress=False, log=said.append)
     seconds = time.perf_counter() - start
+    BATCH.update(report=report, log=said, limits=limits, out=root / "out")
     records = {r["student_id"]: r for r in report.records}
     print(f"\nA3 class of {len(records)} graded in {seconds:.0f} s (2 jobs)")
     for student, r in records.items():
@@ -54,6 +62,21 @@ def failed(record) -> set[str]:
 
 def failure(record, grade_id) -> str:
     return next(t.get("failure", "") for t in record["tests"] if t["grade_id"] == grade_id)
+
+
+def test_a3_grades_no_reference_solution_and_budgets_each_submission_at_the_ceiling(graded):
+    """A3's solution has no saved runs: graded, its training cells would only run into their time
+    limit (minutes of a CPU slot) and its score could never set a budget. The batch skips it."""
+    from course_utils.grading.batch import NO_REFERENCE_RUN
+
+    assert a3s.A3.name in NO_REFERENCE_RUN
+    report, limits = BATCH["report"], BATCH["limits"]
+    n_cells = sum(len(json.loads((a3s.A3.source_dir / f"{nb}.ipynb").read_text())["cells"])
+                  for nb in a3s.A3.notebooks)
+    assert report.reference_seconds is None
+    assert report.budget == limits.submission_timeout(n_cells)
+    assert not any("reference solution" in line for line in BATCH["log"]), BATCH["log"]
+    assert not (BATCH["out"] / "reference.json").exists()
 
 
 def test_honest_submission_gets_full_marks(graded):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from course_utils import arithmetic, params
+from course_utils import arithmetic, params, segmentation
 from course_utils import receptive_field as rfm
 from course_utils.exercises import Exercise, as_letters, require
 from course_utils.models import context_layers
@@ -22,6 +22,7 @@ __all__ = [
     "stack_rf",
     "module_weights",
     "gridding",
+    "mean_iou",
 ]
 
 #: The stack of 3x3 convolutions of the receptive-field exercise (dilations).
@@ -111,3 +112,54 @@ gridding = Exercise(
     "Predict, then check: which stacks of 3x3 convolutions in GRIDDING_STACKS read every pixel of their "
     "receptive field?",
     _check_gridding, style="predict")
+
+
+def _iou_cases() -> list[tuple[np.ndarray, np.ndarray, int]]:
+    """(truth, predicted, classes): random label maps, one class absent from both, a perfect
+    and an all-background prediction, and a class predicted but absent from the truth."""
+    rng = np.random.default_rng(3)
+    cases = []
+    for n, size, classes in ((2, 6, 3), (3, 5, 4), (1, 8, 5)):
+        truth = rng.integers(0, classes - 1, (n, size, size))        # the last class never occurs
+        predicted = np.where(rng.uniform(size=truth.shape) < 0.7, truth, rng.integers(0, classes - 1, truth.shape))
+        cases.append((truth, predicted, classes))
+    truth = rng.integers(0, 3, (2, 6, 6))
+    cases += [(truth, truth.copy(), 3), (truth, np.zeros_like(truth), 3), (truth, np.full_like(truth, 3), 4)]
+    return cases
+
+
+def _check_mean_iou(answer) -> None:
+    require(callable(answer), "answer should be a function mean_iou(truth, predicted, num_classes) returning a float.")
+    for truth, predicted, classes in _iou_cases():
+        expected = segmentation.segmentation_scores(truth, predicted, classes)["mean_iou"]
+        got = answer(truth.copy(), predicted.copy(), classes)
+        require(isinstance(got, (int, float, np.floating, np.integer)) and np.ndim(got) == 0,
+                f"mean_iou returned {type(got).__name__}; return one number, the mean over the classes.")
+        if np.isclose(got, expected, rtol=0, atol=1e-9):
+            continue
+        a = [(predicted == c) for c in range(classes)]
+        b = [(truth == c) for c in range(classes)]
+        present = [c for c in range(classes) if (a[c] | b[c]).any()]
+        dice_like = np.mean([(a[c] & b[c]).sum() / (a[c].sum() + b[c].sum()) for c in present])
+        with_absent = np.mean([(a[c] & b[c]).sum() / max((a[c] | b[c]).sum(), 1) for c in range(classes)])
+        per_image = np.mean([segmentation.segmentation_scores(t, p, classes)["mean_iou"]
+                             for t, p in zip(truth, predicted)])
+        if np.isclose(got, np.mean(truth == predicted)):
+            raise AssertionError("that is the pixel accuracy. The mean IoU scores each class on its own: "
+                                 "intersection over union of its predicted and true pixels, then the mean.")
+        if np.isclose(got, dice_like):
+            raise AssertionError("look at the union again: a pixel in both sets must be counted once, not twice.")
+        if np.isclose(got, with_absent):
+            raise AssertionError("a class that is neither in the truth nor in the prediction has no IoU "
+                                 "(0 / 0): leave it out of the mean instead of counting it as 0.")
+        if len(truth) > 1 and np.isclose(got, per_image):
+            raise AssertionError("you averaged image by image. Count each class's intersection and union over "
+                                 "all pixels of all images together, then take the mean over the classes.")
+        raise AssertionError(f"mean_iou gave {float(got):.4f} on a {classes}-class case. For each class c: "
+                             "A = predicted == c, B = truth == c, IoU = |A and B| / |A or B|.")
+
+
+mean_iou = Exercise(
+    "nb03-mean-iou",
+    "Write mean_iou(truth, predicted, num_classes): the mean IoU of two label arrays (over all their pixels).",
+    _check_mean_iou)

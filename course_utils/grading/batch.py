@@ -256,7 +256,7 @@ def grade_batch(assignment: Assignment, submissions: Path, out: Path, *, jobs: i
                       for nb in assignment.notebooks)
         records, todo, reused = _sort_out(students, out, grader, force, assignment.name, max_score)
         reference = _Reference(assignment, work, out, max_score, limits, kind, grader, n_cells, log)
-        if not todo or limits.budget_seconds:
+        if not todo or limits.budget_seconds or assignment.name in NO_REFERENCE_RUN:
             reference.known = True
         elif not reference.cached():
             reference.start(pool)
