@@ -301,6 +301,7 @@ def dilated_front_end(layer_list: Sequence[dict], remove: Sequence[str] = ("pool
         d = dict(d)
         if spec.kind == "conv" and factor > 1 and spec.kernel != (1, 1):
             d.pop("dilation_rate", None)  # the Keras spelling, which spec also reads
-            d["dilation"] = spec.dilation[0] * factor
+            rows, cols = (v * factor for v in spec.dilation)
+            d["dilation"] = rows if rows == cols else (rows, cols)
         out.append(d)
     return out

@@ -175,6 +175,10 @@ def test_dilated_front_end_reads_kinds_and_strides_as_spec_does():
     assert rf.receptive_field_table(layers_)["rf"].iloc[-1] == 27
     last = rf.receptive_field_table(front).iloc[-1]
     assert (last["rf"], last["jump"]) == (23, 1)
+    # a dilation that differs along the two axes is multiplied along each
+    uneven = [{"name": "p", "kind": "maxpool", "kernel": 2},
+              {"name": "c", "kind": "conv", "kernel": 3, "dilation": (2, 1), "filters": 2}]
+    assert models.dilated_front_end(uneven, remove=("p",))[0]["dilation"] == (4, 2)
 
 
 def test_vgg16_layers_and_the_dilated_front_end():
