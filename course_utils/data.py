@@ -246,7 +246,8 @@ def load_images(name: str, subset=None):
     (x_train, y_train), (x_test, y_test) = load_dataset(name, subset)
 
     def prep(x, y):
-        x = x.astype("float32") / 255.0
+        x = x.astype("float32")
+        x /= 255.0  # in place: the same numbers as x / 255.0, without a second array of the split
         if x.ndim == 3:
             x = x[..., None]
         return x, y.reshape(-1).astype("int64")

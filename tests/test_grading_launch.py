@@ -164,6 +164,29 @@ def test_a_preloading_server_forks_workers_with_its_modules_imported_and_keras_s
     assert _threads(servers[(PROBE, *preload)].proc.pid) == _threads(servers[(PROBE, "numpy")].proc.pid)
 
 
+def test_the_server_runs_each_warm_up_once_before_forking_and_a_failing_one_costs_nothing(tmp_path):
+    """A preloaded module's ``warm_fork_server`` runs in the server, once, before the first
+    fork: A3's loads the grader's evaluation images (the key ``a3.validation_subset``
+    looks up, for the grader's dataset and mode); one that raises leaves the server
+    forking as before."""
+    from course_utils import config
+    from course_utils.grading import a3
+
+    launcher = launch.Launcher()
+    preload = ("course_utils.grading.a3", "tests.fixtures.launch_warm")
+    reports = []
+    for name in ("first", "second"):
+        worker, folder, _ = _run(tmp_path, launcher, name, preload=preload)
+        assert worker.wait(120) == 0
+        reports.append(_report(folder))
+    server = launcher._servers[(PROBE, *preload)].proc.pid
+    assert [r["warmed_in"] for r in reports] == [[server], [server]]
+    size = a3.QUICK_VAL_SIZE if config.quick() else a3.VAL_SIZE
+    assert reports[0]["a3_images"] == [[config.dataset(), size]]
+    plain, folder, _ = _run(tmp_path, launcher, "plain", preload=("course_utils.grading.a3",))
+    assert plain.wait(120) == 0 and _report(folder)["warmed_in"] == []
+
+
 def test_a_cap_lowered_while_a_worker_runs_stops_it_at_the_new_budget(tmp_path):
     """The budget of a submission sent before the reference solution was graded comes down
     while it runs (parcel.Cap): its worker is stopped at the new budget, counted from its start."""

@@ -345,6 +345,16 @@ def prefetch_base(folder: str | Path, dataset: str) -> concurrent.futures.Future
 _VAL_CACHE: dict[tuple[str, int | None], tuple[np.ndarray, np.ndarray]] = {}
 
 
+def warm_fork_server() -> None:
+    """Load the images the grader evaluates on (:func:`validation_subset` of the grader's
+    dataset and mode, from the grading process's environment) once, in the fork server of
+    A3's workers (:mod:`.launch`): each worker then starts with them in memory instead of
+    decompressing the dataset again. A worker whose setting differs looks its own key up."""
+    from course_utils import config
+
+    validation_subset(config.dataset())
+
+
 def validation_subset(dataset: str, size: int | None | str = "grader") -> tuple[np.ndarray, np.ndarray]:
     """The images (scaled to [0, 1]) and labels the grader evaluates on: ``size`` images
     of the test split drawn with ``VAL_SEED``, in their order in the split (``None``: all

@@ -7,7 +7,9 @@ grading process, a child interpreter that has imported the worker module and doe
 nothing but fork (``python -m course_utils.grading.launch --serve MODULE``), and
 starts each submission's worker as a fork of it: milliseconds instead of seconds,
 nothing imported twice. A3's workers come from a server that has also imported Keras
-and A3's trusted side (:data:`.trusted.PRELOAD`), about five seconds a submission.
+and A3's trusted side (:data:`.trusted.PRELOAD`), about five seconds a submission; a
+preloaded module's ``warm_fork_server()`` (:data:`WARM_HOOK`) then loads what every worker
+would read again (A3: the grader's evaluation images, held copy-on-write by every fork).
 Importing Keras and TensorFlow starts no thread of theirs (their pools start with the
 first operation, in the worker); the one thread the import adds is numpy's OpenBLAS
 pool, which handles a fork itself (``pthread_atfork``). (``multiprocessing``'s own fork server re-imports the
@@ -47,6 +49,10 @@ from pathlib import Path
 from course_utils.grading.isolation import Limits
 
 WORKER_MODULE = "course_utils.grading.worker"
+#: A preloaded module's function of this name is called once by the fork server after the
+#: imports: the grader's own data every worker would otherwise load (A3's evaluation images),
+#: never anything of a student's.
+WARM_HOOK = "warm_fork_server"
 _PRLIMIT_NAMES = {resource.RLIMIT_AS: "as", resource.RLIMIT_CPU: "cpu", resource.RLIMIT_FSIZE: "fsize",
                   resource.RLIMIT_CORE: "core", resource.RLIMIT_NPROC: "nproc"}
 
@@ -99,7 +105,10 @@ def _become_worker(request: dict) -> None:
 def serve(module: str, *preload: str) -> int:
     """The fork server's loop (``python -m course_utils.grading.launch --serve MODULE [PRELOAD ...]``)."""
     for name in (module, *preload):  # the preload: every fork starts with them imported
-        importlib.import_module(name)
+        warm = getattr(importlib.import_module(name), WARM_HOOK, None)
+        if callable(warm):
+            with contextlib.suppress(Exception):  # a warm-up is an optimisation: the checks report the problem
+                warm()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the batch's to handle
     out = sys.stdout
     children: set[int] = set()

@@ -54,8 +54,13 @@ TRUSTED_TESTS = ("a1_arithmetic", "a2_numpy_layers", "a3_depthwise")
 #: Functions of a notebook whose value is a Keras model (it crosses as its ``.keras`` file).
 MODEL_FUNCTIONS = {"a3_depthwise": ("build_separable",)}
 #: Modules the trusted side of an assignment needs, imported once by the fork server that
-#: starts its workers (:mod:`.launch`): A3's tests load and evaluate Keras models.
-PRELOAD = {"a3_depthwise": ("keras", "course_utils.a3_models", "course_utils.grading.a3",
+#: starts its workers (:mod:`.launch`): A1's references build their tables with pandas, A2's
+#: are :mod:`course_utils.ops`, A3's tests load and evaluate Keras models (and
+#: :func:`.a3.warm_fork_server` loads the evaluation images).
+PRELOAD = {"a1_arithmetic": ("pandas", "course_utils.arithmetic", "course_utils.receptive_field",
+                             "course_utils.params"),
+           "a2_numpy_layers": ("course_utils.ops",),
+           "a3_depthwise": ("keras", "course_utils.a3_models", "course_utils.grading.a3",
                             "course_utils.grading.kerasfile")}
 
 #: Seconds the kernel gets to answer an interrupt before it counts as stuck.
