@@ -35,6 +35,9 @@ ROOT = os.geteuid() == 0
 A1 = bad.A1
 
 
+HOSTILE_LIMITS = Limits(cell_timeout=10, budget_floor=25)
+
+
 def write_files(folder: Path, files: dict) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for name, content in files.items():
@@ -104,7 +107,9 @@ def hostile_class(tmp_path_factory):
         write_files(root / "class" / student, files)
     out = root / "out"
     started = time.monotonic()
-    report_ = grade_batch(A1, root / "class", out, jobs=2, limits=Limits(cell_timeout=10),
+    # the floor of the budget lowered from 60 s: the slow hook runs into it twice (graded early
+    # under the ceiling, then again under the budget), a minute of the test's time otherwise
+    report_ = grade_batch(A1, root / "class", out, jobs=2, limits=HOSTILE_LIMITS,
                           progress=False, log=lambda m: None)
     seconds = time.monotonic() - started
     time.sleep(10)  # past the daemon's wake-up time
@@ -205,7 +210,10 @@ def test_student_code_never_runs_as_root_nor_outlives_its_submission(hostile_cla
     assert score(results, "privileged") == score(results, "honest")
     assert not hostile_class["marker"].exists()
     uids = {r["kernel_uid"] for r in results.values()}
-    assert uid in uids and None not in uids and 0 not in uids and len(uids) == 2  # one per job slot
+    # one uid per job slot, taken from the kernel range: two at most (one slot may grade every
+    # other submission while the slow hook holds the other, whose early record is replaced)
+    assert uid in uids and 1 <= len(uids) <= 2
+    assert all(KERNEL_UID_BASE <= u < KERNEL_UID_BASE + isolation.UID_RANGE for u in uids)
     # (the uids are free again: another batch may be using them now; kill_user is tested below)
 
 
@@ -340,7 +348,8 @@ def test_a_submission_past_its_budget_is_stopped_and_marked(hostile_class, resul
     assert f"ran past its budget of {budget} s" in r["message"]
     assert r["seconds"] < budget + 20
     reference = hostile_class["report"].reference_seconds
-    assert reference is not None and budget == max(isolation.BUDGET_FLOOR, int(isolation.BUDGET_FACTOR * reference) + 1)
+    assert reference is not None
+    assert budget == max(HOSTILE_LIMITS.budget_floor, int(isolation.BUDGET_FACTOR * reference) + 1)
 
 
 # ----------------------------------------------------------------------------- 8. honest zeros

@@ -110,6 +110,7 @@ class Limits:
     max_output_chars: int = 20_000         # kept output text per cell
     max_processes: int = 512               # processes and threads of the kernel's uid (root graders)
     budget_seconds: int = 0                # wall clock of a whole submission; 0: from the reference run
+    budget_floor: int = 60                 # the least budget the reference run can set (BUDGET_FLOOR)
 
     @property
     def scratch_bytes(self) -> int:
@@ -127,9 +128,10 @@ class Limits:
         return self.cell_timeout * max(n_cells, 1) + 120
 
 
-#: Default budget of a submission: this many times the reference solution's time, at least the floor.
+#: Default budget of a submission: this many times the reference solution's time, at least
+#: the floor (:attr:`Limits.budget_floor`, by default this one).
 BUDGET_FACTOR = 10
-BUDGET_FLOOR = 60
+BUDGET_FLOOR = Limits.budget_floor
 
 
 def budget(limits: Limits, n_cells: int, reference_seconds: float | None) -> int:
@@ -139,7 +141,7 @@ def budget(limits: Limits, n_cells: int, reference_seconds: float | None) -> int
         return limits.budget_seconds
     if reference_seconds is None:
         return ceiling
-    return min(ceiling, max(BUDGET_FLOOR, int(BUDGET_FACTOR * reference_seconds) + 1))
+    return min(ceiling, max(limits.budget_floor, int(BUDGET_FACTOR * reference_seconds) + 1))
 
 
 # ----------------------------------------------------------------------------- users
