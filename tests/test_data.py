@@ -82,6 +82,10 @@ def test_subsets_and_network_ready_images(no_download):
     (xi, yi), _ = data.load_images("fashion_mnist", subset=(64, 16))
     assert xi.shape == (64, 28, 28, 1) and xi.dtype == np.float32
     assert 0.0 <= xi.min() and xi.max() <= 1.0 and yi.shape == (64,)
+    # pixel / 255 in float32, to the last bit (the scaling is done in place), and the raw
+    # images the loader keeps are left as they were
+    np.testing.assert_array_equal(xi[..., 0], np.float32(x_full[:64]) / np.float32(255.0))
+    np.testing.assert_array_equal(data.load_dataset("fashion_mnist")[0][0][:64], x_full[:64])
     with pytest.raises(ValueError, match="positive"):
         data.load_dataset("fashion_mnist", subset=(0, 10))
 
