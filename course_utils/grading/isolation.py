@@ -110,7 +110,7 @@ class Limits:
     max_output_chars: int = 20_000         # kept output text per cell
     max_processes: int = 512               # processes and threads of the kernel's uid (root graders)
     budget_seconds: int = 0                # wall clock of a whole submission; 0: from the reference run
-    budget_floor: int = 60                 # the least budget the reference run can set (BUDGET_FLOOR)
+    budget_floor: int = 60                 # the least budget the reference run can set
 
     @property
     def scratch_bytes(self) -> int:
@@ -129,9 +129,8 @@ class Limits:
 
 
 #: Default budget of a submission: this many times the reference solution's time, at least
-#: the floor (:attr:`Limits.budget_floor`, by default this one).
+#: :attr:`Limits.budget_floor`.
 BUDGET_FACTOR = 10
-BUDGET_FLOOR = Limits.budget_floor
 
 
 def budget(limits: Limits, n_cells: int, reference_seconds: float | None) -> int:
