@@ -183,8 +183,9 @@ def test_the_server_runs_each_warm_up_once_before_forking_and_a_failing_one_cost
     assert [r["warmed_in"] for r in reports] == [[server], [server]]
     size = a3.QUICK_VAL_SIZE if config.quick() else a3.VAL_SIZE
     assert reports[0]["a3_images"] == [[config.dataset(), size]]
-    plain, folder, _ = _run(tmp_path, launcher, "plain", preload=("course_utils.grading.a3",))
-    assert plain.wait(120) == 0 and _report(folder)["warmed_in"] == []
+    # A3's server alone (the warm-up that fails is not in it) has warmed the images all the same
+    alone, folder, _ = _run(tmp_path, launcher, "alone", preload=("course_utils.grading.a3",))
+    assert alone.wait(120) == 0 and _report(folder)["a3_images"] == [[config.dataset(), size]]
 
 
 def test_a_cap_lowered_while_a_worker_runs_stops_it_at_the_new_budget(tmp_path):
