@@ -61,6 +61,8 @@ ASSIGNMENT = "a1_arithmetic"
 
 
 CPU: dict[str, list[float]] = {}  # label: busy CPU seconds of the whole machine during each run
+#: label: (seconds before the first submission started, seconds after the last one ended) of each run
+PHASES: dict[str, list[tuple[float, float]]] = {}
 
 
 def _busy_seconds() -> float:
@@ -81,6 +83,16 @@ def run_timed(cmd: list[str], **kwargs) -> tuple[float, float]:
     return elapsed, _busy_seconds() - before
 
 
+def phases(started: float, elapsed: float, paths: list[Path], records: list[dict]) -> tuple[float, float]:
+    """(seconds from the command's start to the first submission's, seconds from the last
+    submission's end to the command's): the serial parts of a run. A result file is written
+    when its submission ends (its modification time); ``seconds`` in it is how long the
+    submission took, from its fork to its verdict."""
+    ends = [p.stat().st_mtime - started for p in paths]
+    starts = [end - (r.get("seconds") or 0) for end, r in zip(ends, records)]
+    return (min(starts), elapsed - max(ends)) if paths else (elapsed, 0.0)
+
+
 def time_course_grade(klass: Path, out: Path, jobs: int, checkout: Path | None = None,
                       feedback: str | None = None) -> tuple[float, dict[str, float]]:
     """``course grade`` of this repository (or of ``checkout``, with its own ``.venv``) as a
@@ -90,10 +102,13 @@ def time_course_grade(klass: Path, out: Path, jobs: int, checkout: Path | None =
     cmd = [python, "-m", "course_utils.cli", "grade", ASSIGNMENT, str(klass), "--out", str(out),
            "--jobs", str(jobs), "--quiet"] + (["--feedback", feedback] if feedback else [])
     # from the checkout's own folder: `python -m` puts the working directory first on sys.path
+    started = time.time()
     elapsed, cpu = run_timed(cmd, cwd=checkout or Path(__file__).resolve().parents[1])
-    CPU.setdefault(f"jobs {jobs}" + (f" feedback {feedback}" if feedback else "") + (" baseline" if checkout else ""),
-                   []).append(cpu)
-    records = [json.loads(p.read_text()) for p in sorted((out / "results").glob("*.json"))]
+    label = f"jobs {jobs}" + (f" feedback {feedback}" if feedback else "") + (" baseline" if checkout else "")
+    CPU.setdefault(label, []).append(cpu)
+    paths = sorted((out / "results").glob("*.json"))
+    records = [json.loads(p.read_text()) for p in paths]
+    PHASES.setdefault(label, []).append(phases(started, elapsed, paths, records))
     bad = [r for r in records if r["status"] == "error"]
     if bad:
         raise RuntimeError(f"course grade failed on {[r['student_id'] for r in bad]}: {bad[0]['message']}")
@@ -216,6 +231,13 @@ def main() -> None:
         "times faster than `--jobs 1` for the same CPU work: the more of the second core `--jobs 1` "
         "already uses (the reference solution graded beside the first submission, the fork server "
         "warming during the imports), the lower that bound.",
+        "* Serial parts (best round of each): " + "; ".join(
+            f"{label} {PHASES[label][times[label].index(best[label])][0]:.1f} s from the command's start to the "
+            f"first submission's fork (the grading process's imports, finding the submissions, building the "
+            f"template course) and {PHASES[label][times[label].index(best[label])][1]:.1f} s after the last "
+            "verdict (gradebook, clean-up)" for label in ("jobs 1", "jobs 2") if PHASES.get(label)) + ". "
+        "They are the same for both, and `--jobs 2` also pays for the reference solution graded beside "
+        "its first two submissions, where `--jobs 1` runs it on the core its one submission leaves idle.",
         f"* Scores identical across the graders: {'yes' if same else 'NO'}.",
         f"* Machine: {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, Python "
         f"{platform.python_version()}; load average {load_before[0]:.1f} before, {load_after[0]:.1f} after "

@@ -77,11 +77,14 @@ def test_forked_workers_come_from_the_server_and_new_interpreters_from_the_grade
     worker, folder, _ = _run(tmp_path, launcher, "forked", sleep=30)
     server = launcher._servers[(PROBE,)].proc.pid
     assert Path(f"/proc/{worker.pid}/stat").read_text().rsplit(")", 1)[1].split()[1] == str(server)
+    # the server froze what it had imported before forking: the worker's collections skip it
+    assert _report(folder)["frozen"] > 1000
     worker.kill()
     monkeypatch.setattr(launch, "_Server", lambda module, preload=(): (_ for _ in ()).throw(OSError("no server")))
     fallback = launch.Launcher()
     worker, folder, _ = _run(tmp_path, fallback, "spawned", sleep=30)
     assert Path(f"/proc/{worker.pid}/stat").read_text().rsplit(")", 1)[1].split()[1] == str(os.getpid())
+    assert _report(folder)["frozen"] == 0
     worker.kill()
 
 
@@ -98,12 +101,16 @@ def test_a_worker_past_its_deadline_is_killed_with_its_group(tmp_path, monkeypat
 
 
 def test_workers_die_with_their_server(tmp_path):
+    """The grading process gone (the server's stdin closed), the server kills the workers it
+    forked and their children, and exits 0 (without the interpreter's teardown)."""
     launcher = launch.Launcher()
     worker, folder, _ = _run(tmp_path, launcher, "w", sleep=600, child=True)
     child = _report(folder)["child"]
-    launcher._servers[(PROBE,)].proc.stdin.close()   # what the grading process's death looks like
+    server = launcher._servers[(PROBE,)].proc
+    server.stdin.close()   # what the grading process's death looks like
     assert worker.wait(30) == -signal.SIGKILL
     assert _gone(worker.pid) and _gone(child)
+    assert server.wait(30) == 0
     again, folder, _ = _run(tmp_path, launcher, "again", code=0)  # a new server takes over
     assert again.wait(60) == 0
 

@@ -9,6 +9,7 @@ an unusable command line or a broken course.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from pathlib import Path
@@ -68,6 +69,9 @@ def _cmd_grade(args) -> int:
     from course_utils.grading.gradebook import format_table
     from course_utils.grading.isolation import Limits, SandboxUnavailable
 
+    # the modules just imported live until the command ends: frozen, no garbage collection walks
+    # them again, during the batch or at exit (a fifth of a second of every run)
+    gc.freeze()
     try:
         # the roster and the export are checked before anything is graded
         export = lms.Export.from_options(args.export, args.roster, args.columns)

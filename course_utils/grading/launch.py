@@ -33,6 +33,7 @@ started, and ``{"pid", "code"}`` when it ended (negative: the signal that ended 
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import json
 import os
@@ -45,6 +46,7 @@ import sys
 import threading
 import traceback
 from pathlib import Path
+from typing import NoReturn
 
 from course_utils.grading.isolation import Limits
 
@@ -102,13 +104,18 @@ def _become_worker(request: dict) -> None:
         os._exit(code if isinstance(code, int) else 1)
 
 
-def serve(module: str, *preload: str) -> int:
-    """The fork server's loop (``python -m course_utils.grading.launch --serve MODULE [PRELOAD ...]``)."""
+def serve(module: str, *preload: str) -> NoReturn:
+    """The fork server's loop (``python -m course_utils.grading.launch --serve MODULE [PRELOAD ...]``):
+    it ends the process when the grading process is gone."""
     for name in (module, *preload):  # the preload: every fork starts with them imported
         warm = getattr(importlib.import_module(name), WARM_HOOK, None)
         if callable(warm):
             with contextlib.suppress(Exception):  # a warm-up is an optimisation: the checks report the problem
                 warm()
+    # What the server holds now lives as long as it does: frozen, a worker's garbage collections
+    # never walk it (nbgrader's, pandas', Keras' objects), nor touch its pages copy-on-write
+    # (the gc module's documentation, on fork without exec)
+    gc.freeze()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the batch's to handle
     out = sys.stdout
     children: set[int] = set()
@@ -126,7 +133,11 @@ def serve(module: str, *preload: str) -> int:
                 for pid in children:
                     with contextlib.suppress(ProcessLookupError, PermissionError):  # gone already
                         os.killpg(pid, signal.SIGKILL)
-                return 0
+                # nothing left to write or release: no interpreter teardown (a third of a second
+                # with nbgrader and pandas loaded), which whoever reads the grading process's
+                # output would wait for, since the server shares its stderr
+                out.flush()
+                os._exit(0)
             pending += chunk
             *lines, pending = pending.split(b"\n")
             for line in lines:
@@ -295,4 +306,4 @@ if __name__ == "__main__":
     if sys.argv[1:2] != ["--serve"] or len(sys.argv) < 3:
         print("usage: python -m course_utils.grading.launch --serve MODULE [PRELOAD ...]", file=sys.stderr)
         sys.exit(2)
-    sys.exit(serve(*sys.argv[2:]))
+    serve(*sys.argv[2:])
