@@ -236,8 +236,10 @@ def main() -> None:
             f"first submission's fork (the grading process's imports, finding the submissions, building the "
             f"template course) and {PHASES[label][times[label].index(best[label])][1]:.1f} s after the last "
             "verdict (gradebook, clean-up)" for label in ("jobs 1", "jobs 2") if PHASES.get(label)) + ". "
-        "They are the same for both, and `--jobs 2` also pays for the reference solution graded beside "
-        "its first two submissions, where `--jobs 1` runs it on the core its one submission leaves idle.",
+        "They are the same for both. The reference solution that sets the budget is graded beside the "
+        "first submissions in both: with `--jobs 1` on the core its one submission leaves idle, with "
+        "`--jobs 2` in the moments the two submissions leave a core idle (kernel start-up, waits on the "
+        "kernel): measured, it adds nothing visible to `--jobs 2` (docs/grading.md, \"Speed\").",
         f"* Scores identical across the graders: {'yes' if same else 'NO'}.",
         f"* Machine: {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, Python "
         f"{platform.python_version()}; load average {load_before[0]:.1f} before, {load_after[0]:.1f} after "
