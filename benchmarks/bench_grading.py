@@ -239,7 +239,7 @@ def main() -> None:
         "They are the same for both. The reference solution that sets the budget is graded beside the "
         "first submissions in both: with `--jobs 1` on the core its one submission leaves idle, with "
         "`--jobs 2` in the moments the two submissions leave a core idle (kernel start-up, waits on the "
-        "kernel): measured, it adds nothing visible to `--jobs 2` (docs/grading.md, \"Speed\").",
+        "kernel): measured separately, it adds nothing visible to `--jobs 2` (docs/grading.md, \"Speed\").",
         f"* Scores identical across the graders: {'yes' if same else 'NO'}.",
         f"* Machine: {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, Python "
         f"{platform.python_version()}; load average {load_before[0]:.1f} before, {load_after[0]:.1f} after "
