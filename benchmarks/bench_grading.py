@@ -12,6 +12,10 @@ source (:func:`course_utils.grading.samples.random_class`: every student makes
 * graded by ``nbgrader autograde a1_arithmetic`` itself, in one process, on an
   nbgrader course directory holding the same submissions (no sandbox, no
   feedback), timed once per round as well (the issue's reference);
+* as the machine's own ceiling for this work, ``nbgrader autograde`` twice at once, each
+  process on a course directory holding half of the class (the same work as the plain
+  run, split in two with nothing shared): how much faster two processes are than one on
+  these CPUs for this workload, the bound that ``--jobs 2`` is measured against;
 * for a like-for-like comparison, also ``course grade --jobs 1 --feedback none``
   (no HTML feedback, as plain ``autograde``) and ``nbgrader autograde`` followed by
   ``nbgrader generate_feedback`` (the HTML feedback ``course grade`` writes by default);
@@ -115,13 +119,28 @@ def time_course_grade(klass: Path, out: Path, jobs: int, checkout: Path | None =
     return elapsed, {r["student_id"]: r["score"] for r in records}
 
 
-def nbgrader_course(root: Path, klass: Path) -> Path:
-    """An nbgrader course directory (source, gradebook, submitted/) with the class in it."""
+def nbgrader_course(root: Path, klass: Path, students: list[Path] | None = None) -> Path:
+    """An nbgrader course directory (source, gradebook, submitted/) with the class in it
+    (or only ``students`` of it)."""
     assignment = get_assignment(ASSIGNMENT)
     build_course(root, assignment)
-    for student in sorted(klass.iterdir()):
+    for student in sorted(klass.iterdir()) if students is None else students:
         shutil.copytree(student, root / "submitted" / student.name / ASSIGNMENT)
     return root
+
+
+def _nbgrader_command(step: str, work: Path) -> tuple[list[str], dict[str, str]]:
+    nbgrader = Path(sys.executable).parent / "nbgrader"
+    env = dict(os.environ, PATH=f"{nbgrader.parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    return [str(nbgrader), step, ASSIGNMENT, f"--CourseDirectory.root={work}",
+            f"--CourseDirectory.course_id={COURSE_ID}", "--force"], env
+
+
+def _nbgrader_scores(work: Path) -> dict[str, float]:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{work / 'gradebook.db'}", COURSE_ID) as gb:
+        return {s.student.id: float(s.score) for s in gb.find_assignment(ASSIGNMENT).submissions}
 
 
 def time_plain_nbgrader(template: Path, work: Path, feedback: bool = False) -> tuple[float, dict[str, float]]:
@@ -129,20 +148,30 @@ def time_plain_nbgrader(template: Path, work: Path, feedback: bool = False) -> t
     of the course directory ``template``; (seconds, scores)."""
     shutil.rmtree(work, ignore_errors=True)
     shutil.copytree(template, work)
-    nbgrader = Path(sys.executable).parent / "nbgrader"
-    env = dict(os.environ, PATH=f"{nbgrader.parent}{os.pathsep}{os.environ.get('PATH', '')}")
     elapsed = cpu = 0.0
     for step in ["autograde"] + (["generate_feedback"] if feedback else []):
-        cmd = [str(nbgrader), step, ASSIGNMENT, f"--CourseDirectory.root={work}",
-               f"--CourseDirectory.course_id={COURSE_ID}", "--force"]
+        cmd, env = _nbgrader_command(step, work)
         wall, used = run_timed(cmd, cwd=work, env=env)
         elapsed, cpu = elapsed + wall, cpu + used
     CPU.setdefault("nbgrader" + (" + feedback" if feedback else ""), []).append(cpu)
-    from nbgrader.api import Gradebook
+    return elapsed, _nbgrader_scores(work)
 
-    with Gradebook(f"sqlite:///{work / 'gradebook.db'}", COURSE_ID) as gb:
-        scores = {s.student.id: float(s.score) for s in gb.find_assignment(ASSIGNMENT).submissions}
-    return elapsed, scores
+
+def time_split_nbgrader(halves: list[Path], work: Path) -> tuple[float, dict[str, float]]:
+    """``nbgrader autograde`` on each course directory of ``halves`` (copied under ``work``),
+    all at once, one process each; (seconds until the last one ends, scores)."""
+    shutil.rmtree(work, ignore_errors=True)
+    copies = [shutil.copytree(half, work / half.name) for half in halves]
+    before = _busy_seconds()
+    start = time.perf_counter()
+    procs = [subprocess.Popen(cmd, cwd=copy, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for copy in copies for cmd, env in [_nbgrader_command("autograde", copy)]]
+    codes = [proc.wait() for proc in procs]
+    elapsed = time.perf_counter() - start
+    if any(codes):
+        raise RuntimeError(f"nbgrader autograde failed on a half of the class (exit codes {codes})")
+    CPU.setdefault("nbgrader halves", []).append(_busy_seconds() - before)
+    return elapsed, {k: v for copy in copies for k, v in _nbgrader_scores(copy).items()}
 
 
 def main() -> None:
@@ -162,9 +191,12 @@ def main() -> None:
         assignment = get_assignment(ASSIGNMENT)
         samples.write_class(assignment, tmp / "class", samples.random_class(assignment, size, seed=0))
         template = nbgrader_course(tmp / "nbgrader-template", tmp / "class")
+        everyone = sorted((tmp / "class").iterdir())
+        halves = [nbgrader_course(tmp / f"nbgrader-half{i}", tmp / "class", everyone[i::2]) for i in (0, 1)]
         runs = [("jobs 1", lambda: time_course_grade(tmp / "class", tmp / "out1", 1)),
                 ("jobs 2", lambda: time_course_grade(tmp / "class", tmp / "out2", 2)),
                 ("nbgrader", lambda: time_plain_nbgrader(template, tmp / "nbgrader")),
+                ("nbgrader halves", lambda: time_split_nbgrader(halves, tmp / "nbgrader-halves")),
                 ("jobs 1 no feedback", lambda: time_course_grade(tmp / "class", tmp / "out4", 1, feedback="none")),
                 ("nbgrader + feedback", lambda: time_plain_nbgrader(template, tmp / "nbgrader-fb", feedback=True))]
         times: dict[str, list[float]] = {label: [] for label, _ in runs}
@@ -183,6 +215,7 @@ def main() -> None:
     median = {label: statistics.median(values) for label, values in times.items()}
     speedup = best["jobs 1"] / best["jobs 2"]
     per_round = [one / two for one, two in zip(times["jobs 1"], times["jobs 2"])]
+    ceiling = best["nbgrader"] / best["nbgrader halves"]
     same = all(found == scores["nbgrader"] for found in scores.values())
     lines = [
         "# Grading speed (benchmarks/bench_grading.py)",
@@ -197,6 +230,7 @@ def main() -> None:
     ]
     names = {"jobs 1": "`course grade --jobs 1`", "jobs 2": "`course grade --jobs 2`",
              "nbgrader": "`nbgrader autograde` (one process)",
+             "nbgrader halves": "`nbgrader autograde` twice at once, half of the class each",
              "jobs 1 no feedback": "`course grade --jobs 1 --feedback none`",
              "nbgrader + feedback": "`nbgrader autograde` + `nbgrader generate_feedback`",
              "baseline": f"baseline `course grade --jobs 2` ({args.baseline})"}
@@ -208,6 +242,13 @@ def main() -> None:
         f"* `--jobs 2` speed-up over `--jobs 1`: **{speedup:.2f}x** on the best times (target {TARGET}x: "
         f"{'met' if speedup >= TARGET else 'NOT met'}); {median['jobs 1'] / median['jobs 2']:.2f}x on the "
         "medians; round by round: " + ", ".join(f"{r:.2f}x" for r in per_round) + ".",
+        f"* This machine's own ceiling: plain `nbgrader autograde` split in two halves run at once is "
+        f"**{ceiling:.2f}x** faster than in one process on the best times ({median['nbgrader'] / median['nbgrader halves']:.2f}x "
+        "on the medians; round by round: " + ", ".join(f"{one / two:.2f}x" for one, two in
+                                                      zip(times["nbgrader"], times["nbgrader halves"]))
+        + f"): the same work on two processes with nothing shared. `--jobs 2` over `--jobs 1` reaches "
+        f"{speedup / ceiling:.0%} of it on the best times, {(median['jobs 1'] / median['jobs 2']) / (median['nbgrader'] / median['nbgrader halves']):.0%} "
+        "on the medians.",
         f"* `--jobs 1` against plain nbgrader: **{best['jobs 1'] / best['nbgrader']:.2f}x** the time on the best "
         f"runs (target at most {NBGRADER_TARGET}x: "
         f"{'met' if best['jobs 1'] / best['nbgrader'] <= NBGRADER_TARGET else 'NOT met'}); "
@@ -226,7 +267,7 @@ def main() -> None:
         "other processes' load is included: read it on a quiet machine): " + "; ".join(
             f"{label} {CPU[label][times[label].index(best[label])]:.1f} CPU-s in {best[label]:.1f} s "
             f"({CPU[label][times[label].index(best[label])] / best[label]:.2f} cores busy)"
-            for label in ("jobs 1", "jobs 2", "nbgrader") if CPU.get(label)) + ". "
+            for label in ("jobs 1", "jobs 2", "nbgrader", "nbgrader halves") if CPU.get(label)) + ". "
         f"On {os.cpu_count()} cores, `--jobs 2` can be at most {os.cpu_count()} / (cores `--jobs 1` keeps busy) "
         "times faster than `--jobs 1` for the same CPU work: the more of the second core `--jobs 1` "
         "already uses (the reference solution graded beside the first submission, the fork server "
