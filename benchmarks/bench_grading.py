@@ -214,8 +214,13 @@ def main() -> None:
     best = {label: min(values) for label, values in times.items()}
     median = {label: statistics.median(values) for label, values in times.items()}
     speedup = best["jobs 1"] / best["jobs 2"]
-    per_round = [one / two for one, two in zip(times["jobs 1"], times["jobs 2"])]
+    median_speedup = median["jobs 1"] / median["jobs 2"]
     ceiling = best["nbgrader"] / best["nbgrader halves"]
+    median_ceiling = median["nbgrader"] / median["nbgrader halves"]
+
+    def rounds(slow: str, fast: str) -> str:
+        """The ratio of two graders' times, round by round."""
+        return ", ".join(f"{one / two:.2f}x" for one, two in zip(times[slow], times[fast]))
     same = all(found == scores["nbgrader"] for found in scores.values())
     lines = [
         "# Grading speed (benchmarks/bench_grading.py)",
@@ -240,20 +245,18 @@ def main() -> None:
     lines += [
         "",
         f"* `--jobs 2` speed-up over `--jobs 1`: **{speedup:.2f}x** on the best times (target {TARGET}x: "
-        f"{'met' if speedup >= TARGET else 'NOT met'}); {median['jobs 1'] / median['jobs 2']:.2f}x on the "
-        "medians; round by round: " + ", ".join(f"{r:.2f}x" for r in per_round) + ".",
+        f"{'met' if speedup >= TARGET else 'NOT met'}); {median_speedup:.2f}x on the "
+        f"medians; round by round: {rounds('jobs 1', 'jobs 2')}.",
         f"* This machine's own ceiling: plain `nbgrader autograde` split in two halves run at once is "
-        f"**{ceiling:.2f}x** faster than in one process on the best times ({median['nbgrader'] / median['nbgrader halves']:.2f}x "
-        "on the medians; round by round: " + ", ".join(f"{one / two:.2f}x" for one, two in
-                                                      zip(times["nbgrader"], times["nbgrader halves"]))
-        + f"): the same work on two processes with nothing shared. `--jobs 2` over `--jobs 1` reaches "
-        f"{speedup / ceiling:.0%} of it on the best times, {(median['jobs 1'] / median['jobs 2']) / (median['nbgrader'] / median['nbgrader halves']):.0%} "
-        "on the medians.",
+        f"**{ceiling:.2f}x** faster than in one process on the best times ({median_ceiling:.2f}x on the "
+        f"medians; round by round: {rounds('nbgrader', 'nbgrader halves')}): the same work on two "
+        f"processes with nothing shared. `--jobs 2` over `--jobs 1` reaches {speedup / ceiling:.0%} of it "
+        f"on the best times, {median_speedup / median_ceiling:.0%} on the medians.",
         f"* `--jobs 1` against plain nbgrader: **{best['jobs 1'] / best['nbgrader']:.2f}x** the time on the best "
         f"runs (target at most {NBGRADER_TARGET}x: "
         f"{'met' if best['jobs 1'] / best['nbgrader'] <= NBGRADER_TARGET else 'NOT met'}); "
         f"{median['jobs 1'] / median['nbgrader']:.2f}x on the medians; round by round: "
-        + ", ".join(f"{one / nb:.2f}x" for one, nb in zip(times["jobs 1"], times["nbgrader"])) + ".",
+        f"{rounds('jobs 1', 'nbgrader')}.",
         "* Like for like: `course grade --jobs 1` against `nbgrader autograde` + `generate_feedback` "
         f"(both write HTML feedback): **{best['jobs 1'] / best['nbgrader + feedback']:.2f}x** on the best runs, "
         f"{median['jobs 1'] / median['nbgrader + feedback']:.2f}x on the medians; `course grade --jobs 1 "
